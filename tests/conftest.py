@@ -1,0 +1,63 @@
+"""Shared fixtures: location of ../shared (beside the repository) and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("XTALKIT_SHARED", REPO.parent / "shared"))
+EXPERIMENTAL = SHARED / "data" / "adp" / "experimental"
+MATERIALS = SHARED / "data" / "materials"
+
+
+def shared_or_skip(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (set XTALKIT_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def experimental_cifs() -> list[Path]:
+    root = shared_or_skip(EXPERIMENTAL)
+    return sorted(root.glob("*/*.cif"))
+
+
+@pytest.fixture(scope="session")
+def mp_sample() -> list[tuple[str, str]]:
+    """200 (material_id, CIF text) rows of mp.csv.gz.
+
+    All 18 one-atom cells, 30 two-atom cells and a seeded sample of the rest.
+    """
+    import pandas as pd
+
+    df = pd.read_csv(
+        shared_or_skip(MATERIALS / "mp.csv.gz"), usecols=["material_id", "nsites", "cif"]
+    )
+    tiny = pd.concat([df[df.nsites == 1], df[df.nsites == 2].sample(n=30, random_state=0)])
+    rest = df[df.nsites > 2].sample(n=200 - len(tiny), random_state=0)
+    rows = list(tiny.itertuples()) + list(rest.itertuples())
+    return [(r.material_id, r.cif) for r in rows]
+
+
+def random_spd(rng: np.random.Generator, n: int, scale: float = 0.02) -> np.ndarray:
+    """n random symmetric positive-definite 3×3 tensors (Å²)."""
+    A = rng.normal(size=(n, 3, 3)) * np.sqrt(scale)
+    return A @ np.swapaxes(A, 1, 2) + 1e-3 * np.eye(3)
+
+
+TRICLINIC = dict(a=5.1, b=6.3, c=7.7, alpha=78.0, beta=102.0, gamma=111.0)
+
+
+def lattice_from_parameters(a, b, c, alpha, beta, gamma) -> np.ndarray:
+    """Rows a, b, c with a along x and b in the xy plane (the CIF/gemmi convention)."""
+    al, be, ga = np.radians([alpha, beta, gamma])
+    va = [a, 0.0, 0.0]
+    vb = [b * np.cos(ga), b * np.sin(ga), 0.0]
+    cx = c * np.cos(be)
+    cy = c * (np.cos(al) - np.cos(be) * np.cos(ga)) / np.sin(ga)
+    vc = [cx, cy, np.sqrt(c * c - cx * cx - cy * cy)]
+    return np.array([va, vb, vc])
