@@ -146,13 +146,11 @@ class _Table:
     def __init__(self, block: gemmi.cif.Block, category: str):
         self.block = block
         self.category = category
-        self.columns: dict[str, list[str]] = {}
-        self.n = 0
+        self.columns: dict[str, list[str] | None] = {}
 
     def get(self, item: str) -> list[str] | None:
         if item not in self.columns:
-            col = _find_column(self.block, _tag_variants(self.category, item))
-            self.columns[item] = col  # type: ignore[assignment]
+            self.columns[item] = _find_column(self.block, _tag_variants(self.category, item))
         return self.columns[item]
 
 

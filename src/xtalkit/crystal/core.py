@@ -355,12 +355,14 @@ class Crystal:
         new_frac = np.mod(new_frac, 1.0).reshape(-1, 3)
         new_frac[new_frac >= 1.0 - 1e-12] = 0.0
         rep = np.repeat(np.arange(len(self)), det)
-        sc = self.select(rep).replace(
-            lattice=P @ self.lattice, frac=new_frac, symops=("x,y,z",), space_group="P 1"
+        return self.select(rep).replace(
+            lattice=P @ self.lattice,
+            frac=new_frac,
+            symops=("x,y,z",),
+            space_group="P 1",
+            space_group_number=1,
+            metadata={**self.metadata, "supercell": " ".join(map(str, P.ravel().tolist()))},
         )
-        sc.space_group_number = 1
-        sc.metadata = {**self.metadata, "supercell": " ".join(map(str, P.ravel().tolist()))}
-        return sc
 
 
 def adp_flags(crystal: Crystal) -> frozenset[Flag]:
