@@ -1,0 +1,1 @@
+"""Anisotropic displacement parameters: metrics, baselines, checks and pictures."""

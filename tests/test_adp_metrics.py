@@ -1,0 +1,77 @@
+"""ADP metrics: physical identities and agreement of the fast IoU with the SI's voxel IoU."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from xtalkit.adp.metrics import ellipsoid_volume, iou, iou_voxel, mae, s12, volume_relative_error
+
+from conftest import random_spd
+
+
+def test_identical_tensors():
+    U = random_spd(np.random.default_rng(0), 20)
+    np.testing.assert_allclose(s12(U, U), 0.0, atol=1e-10)
+    np.testing.assert_allclose(iou(U, U), 1.0, atol=1e-12)
+    np.testing.assert_allclose(iou_voxel(U, U), 1.0)
+    np.testing.assert_allclose(mae(U, U), 0.0)
+    np.testing.assert_allclose(volume_relative_error(U, U), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("r", [0.3, 0.5, 0.8, 0.95])
+def test_concentric_spheres_iou_is_radius_ratio_cubed(r):
+    big, small = 0.02 * np.eye(3), 0.02 * r**2 * np.eye(3)  # radii sqrt(0.02) and r·sqrt(0.02)
+    assert iou(big, small)[0] == pytest.approx(r**3, abs=1e-3)
+    # 64³ voxels: the error is of the order of the voxel layer on the small sphere's surface
+    h = 2 / 64
+    assert iou_voxel(big, small)[0] == pytest.approx(r**3, abs=3 * h * r**2 + 1e-3)
+
+
+def test_s12_of_spheres_hand_value():
+    a, b = 0.01, 0.04
+    expected = 100 * (1 - (2 * np.sqrt(a * b) / (a + b)) ** 1.5)  # = 100 (1 − 0.8^1.5)
+    assert s12(a * np.eye(3), b * np.eye(3))[0] == pytest.approx(expected)
+    assert expected == pytest.approx(28.445, abs=1e-3)
+
+
+def test_metrics_are_symmetric_and_rotation_invariant():
+    rng = np.random.default_rng(1)
+    U1, U2 = random_spd(rng, 30), random_spd(rng, 30)
+    R = Rotation.random(30, random_state=rng).as_matrix()
+    rot = lambda U: R @ U @ R.transpose(0, 2, 1)  # noqa: E731
+    np.testing.assert_allclose(s12(U1, U2), s12(U2, U1), rtol=1e-10)
+    np.testing.assert_allclose(iou(U1, U2), iou(U2, U1), atol=2e-3)  # quadrature error
+    np.testing.assert_allclose(s12(rot(U1), rot(U2)), s12(U1, U2), rtol=1e-8)
+    np.testing.assert_allclose(iou(rot(U1), rot(U2)), iou(U1, U2), atol=1e-9)
+    # a common linear map leaves the IoU unchanged
+    A = rng.normal(size=(3, 3)) + 3 * np.eye(3)
+    np.testing.assert_allclose(iou(A @ U1 @ A.T, A @ U2 @ A.T), iou(U1, U2), atol=1e-9)
+
+
+def test_volume():
+    assert ellipsoid_volume(0.04 * np.eye(3))[0] == pytest.approx(4 / 3 * np.pi * 0.2**3)
+    assert ellipsoid_volume(np.diag([0.01, 0.04, 0.09]))[0] == pytest.approx(4 / 3 * np.pi * 0.1 * 0.2 * 0.3)
+    assert volume_relative_error(0.08 * np.eye(3), 0.02 * np.eye(3))[0] == pytest.approx(2**3 - 1)
+
+
+def test_fast_iou_agrees_with_voxel_reference():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from iou_speed import random_pairs
+
+    U1, U2 = random_pairs(300, np.random.default_rng(3))
+    d = np.abs(iou(U1, U2) - iou_voxel(U1, U2)) * 100
+    assert d.mean() < 0.2 and d.max() < 1.0
+
+
+@pytest.mark.parametrize("metric", [s12, iou, iou_voxel, ellipsoid_volume])
+def test_invalid_tensors_raise(metric):
+    bad = np.diag([0.01, 0.02, -0.001])
+    args = (bad,) if metric is ellipsoid_volume else (bad, np.eye(3) * 0.01)
+    with pytest.raises(ValueError, match="not positive definite"):
+        metric(*args)
+    nan = np.full((3, 3), np.nan)
+    with pytest.raises(ValueError, match="NaN"):
+        metric(*((nan,) if metric is ellipsoid_volume else (nan, np.eye(3))))
