@@ -146,7 +146,7 @@ def element_table() -> dict[str, np.ndarray]:
     Returns:
         Mapping from column name to an array of length ``Z_MAX + 1`` whose entry
         ``[z]`` is the value for element ``z`` (entry 0 is NaN). ``"symbol"``
-        and ``"filled"`` hold strings.
+        ``"color"`` and ``"filled"`` hold strings.
     """
     text = resources.files("xtalkit.elements").joinpath("data/elements.csv").read_text("utf-8")
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
@@ -154,7 +154,7 @@ def element_table() -> dict[str, np.ndarray]:
     rows = [ln.split(",") for ln in lines[1:]]
     cols: dict[str, np.ndarray] = {}
     for k, name in enumerate(header):
-        if name in ("symbol", "filled"):
+        if name in ("symbol", "filled", "color"):
             cols[name] = np.array([""] + [r[k] for r in rows], dtype=object)
         else:
             cols[name] = np.array([np.nan] + [float(r[k]) for r in rows])
@@ -190,6 +190,18 @@ def sitenet_features(numbers: np.ndarray) -> np.ndarray:
     return features(numbers, SITENET_FEATURES)
 
 
-def covalent_radius(numbers: np.ndarray) -> np.ndarray:
-    """Single-bond covalent radii (Å) of atomic numbers, shape of ``numbers``."""
-    return element_table()["covalent_radius"][np.asarray(numbers, dtype=int)]
+def color(z: int) -> str:
+    """Display colour of element ``z`` (Jmol convention), e.g. ``"#ff0d0d"`` for O."""
+    return str(element_table()["color"][int(z)])
+
+
+def covalent_radius(numbers: np.ndarray, table: str = "cordero") -> np.ndarray:
+    """Covalent radii (Å) of atomic numbers, shape of ``numbers``.
+
+    Args:
+        numbers: atomic numbers.
+        table: ``"cordero"`` (Cordero et al., Dalton Trans. 2008, the table the
+            CartNet paper cites; Pyykkö where it has no value) or ``"pyykko"``.
+    """
+    column = {"cordero": "covalent_radius_cordero", "pyykko": "covalent_radius"}[table]
+    return element_table()[column][np.asarray(numbers, dtype=int)]
