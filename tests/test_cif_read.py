@@ -106,12 +106,9 @@ def test_b_and_beta_loops_give_the_same_cartesian_tensors(kind):
     if kind == "B":
         vals = adp.u_to_b(U_cif)
     else:
-        vals = adp.to_components(
-            adp.ustar_to_beta(adp.ucif_to_ustar(adp.from_components(U_cif), L))
-        )
+        vals = adp.to_components(adp.ustar_to_beta(adp.ucif_to_ustar(adp.from_components(U_cif), L)))
     rows = "\n".join(
-        f"{lab} " + " ".join(f"{v:.12f}" for v in row)
-        for lab, row in zip(["Fe1", "O1"], vals, strict=True)
+        f"{lab} " + " ".join(f"{v:.12f}" for v in row) for lab, row in zip(["Fe1", "O1"], vals, strict=True)
     )
     loop = "loop_\n_atom_site_aniso_label\n" + "\n".join(
         f"_atom_site_aniso_{kind}_{ij}" for ij in ("11", "22", "33", "12", "13", "23")
@@ -123,9 +120,7 @@ def test_b_and_beta_loops_give_the_same_cartesian_tensors(kind):
 def test_isotropic_u_and_b():
     c = read_crystal(mono(aniso=""), text=True)
     assert c.adp_status == "isotropic"
-    np.testing.assert_allclose(
-        c.U_cart[c.labels == "O1"], np.broadcast_to(0.02 * np.eye(3), (4, 3, 3))
-    )
+    np.testing.assert_allclose(c.U_cart[c.labels == "O1"], np.broadcast_to(0.02 * np.eye(3), (4, 3, 3)))
     b_text = mono(aniso="").replace("_atom_site_U_iso_or_equiv", "_atom_site_B_iso_or_equiv")
     cb = read_crystal(b_text, text=True)
     np.testing.assert_allclose(cb.U_eq[cb.labels == "O1"], 0.02 / (8 * np.pi**2))
@@ -172,9 +167,7 @@ def test_r1_and_flags():
 
 
 def test_partial_occupancy_and_disorder_are_flags():
-    text = mono().replace(
-        "O1 O 0.1234(5) 0.2345(6) 0.3456(7) 1", "O1 O 0.1234(5) 0.2345(6) 0.3456(7) 0.5"
-    )
+    text = mono().replace("O1 O 0.1234(5) 0.2345(6) 0.3456(7) 1", "O1 O 0.1234(5) 0.2345(6) 0.3456(7) 0.5")
     c = read_crystal(text, text=True)
     assert Flag.PARTIAL_OCCUPANCY in c.flags
     text = mono().replace(
@@ -355,9 +348,7 @@ Si1 0.0102 0.0099 0.0150 0.0049 0.0003 0.0
     # averaging keeps the trace: U_eq unchanged by symmetrization
     assert c.U_eq[0] == pytest.approx(
         adp.u_equiv(
-            adp.ucif_to_ucart(
-                adp.from_components([0.0102, 0.0099, 0.0150, 0.0049, 0.0003, 0.0]), c.lattice
-            )
+            adp.ucif_to_ucart(adp.from_components([0.0102, 0.0099, 0.0150, 0.0049, 0.0003, 0.0]), c.lattice)
         ),
         rel=1e-12,
     )
@@ -385,3 +376,23 @@ def test_real_monoclinic_cif_screw_relation():
         np.testing.assert_allclose(Uj, sign * Ui, atol=1e-12)
         checked += 1
     assert checked >= 10
+
+
+def test_symmetrize_adps_is_identity_on_consistent_data_and_repairs_noise():
+    path = shared_or_skip(
+        EXPERIMENTAL / "codtools" / "2003120__2003120__4e5dd6.cif"
+    )  # R -3, special positions
+    c = read_crystal(path)
+    same = c.symmetrized_adps()
+    np.testing.assert_allclose(same.U_cart, c.U_cart, atol=1e-12)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(scale=1e-3, size=c.U_cart.shape)
+    noisy = c.replace(U_cart=c.U_cart + 0.5 * (noise + np.swapaxes(noise, 1, 2)))
+    fixed = noisy.symmetrized_adps()
+    W, t = ops_to_arrays(c.symops)
+    R = adp.cartesian_rotation(W, c.lattice)
+    for i in range(len(c)):
+        for k in site_symmetry_ops(c.frac[i], W, t, c.lattice):
+            np.testing.assert_allclose(adp.rotate(fixed.U_cart[i], R[k]), fixed.U_cart[i], atol=1e-12)
+    # closer to the true tensors than the noisy input
+    assert np.abs(fixed.U_cart - c.U_cart).mean() < np.abs(noisy.U_cart - c.U_cart).mean()

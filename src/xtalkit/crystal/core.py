@@ -95,9 +95,7 @@ class Crystal:
         self.numbers = np.array(self.numbers, dtype=np.int64).reshape(-1)
         n = self.numbers.size
         self.frac = np.array(self.frac, dtype=float).reshape(n, 3)
-        self.occupancy = (
-            np.ones(n) if self.occupancy is None else np.array(self.occupancy, dtype=float)
-        )
+        self.occupancy = np.ones(n) if self.occupancy is None else np.array(self.occupancy, dtype=float)
         if self.U_cart is None:
             self.U_cart = np.full((n, 3, 3), np.nan)
         else:
@@ -314,6 +312,15 @@ class Crystal:
             if f not in (Flag.MISSING_ADP, Flag.ISOTROPIC_ADP, Flag.NON_POSITIVE_DEFINITE_ADP)
         ) | adp_flags(new)
         return new
+
+    def symmetrized_adps(self) -> Crystal:
+        """A copy with ADPs made exactly consistent with the symmetry operations.
+
+        See :func:`xtalkit.crystal.symmetrize.symmetrize_adps`.
+        """
+        from xtalkit.crystal.symmetrize import symmetrize_adps
+
+        return symmetrize_adps(self)
 
     def rotated(self, R: np.ndarray) -> Crystal:
         """The same crystal expressed in a rotated Cartesian frame.
