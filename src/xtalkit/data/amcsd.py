@@ -128,25 +128,45 @@ def entry_to_cif(row: tuple) -> str:
     return "\n".join(lines) + "\n"
 
 
-def iter_amcsd_cifs(database: str | Path | None = None) -> Iterator[tuple[int, str]]:
-    """Yield ``(AMCSD id, CIF text)`` for every entry, in id order."""
+def list_ids(database: str | Path | None = None) -> list[int]:
+    """All AMCSD entry ids of the database, ascending."""
+    path = Path(database) if database is not None else default_database()
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [int(r[0]) for r in con.execute("SELECT id FROM cif ORDER BY id")]
+    finally:
+        con.close()
+
+
+def iter_amcsd_cifs(
+    database: str | Path | None = None, ids: tuple[int, ...] | list[int] | None = None
+) -> Iterator[tuple[int, str]]:
+    """Yield ``(AMCSD id, CIF text)`` for every entry (or the given ids), in id order."""
     path = Path(database) if database is not None else default_database()
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         query = (
             f"SELECT {_COLUMNS} FROM cif "
             "LEFT JOIN spacegroups ON cif.spacegroup_id = spacegroups.id "
-            "LEFT JOIN minerals ON cif.mineral_id = minerals.id ORDER BY cif.id"
+            "LEFT JOIN minerals ON cif.mineral_id = minerals.id"
         )
-        for row in con.execute(query):
+        if ids is not None:
+            wanted = sorted({int(i) for i in ids})
+            query += f" WHERE cif.id IN ({','.join('?' * len(wanted))})"
+            rows = con.execute(query + " ORDER BY cif.id", wanted)
+        else:
+            rows = con.execute(query + " ORDER BY cif.id")
+        for row in rows:
             yield int(row[0]), entry_to_cif(row)
     finally:
         con.close()
 
 
-def iter_amcsd(database: str | Path | None = None) -> Iterator[tuple[int, Crystal | CifError]]:
+def read_entries(
+    database: str | Path | None = None, ids: tuple[int, ...] | list[int] | None = None
+) -> Iterator[tuple[int, Crystal | CifError]]:
     """Yield ``(AMCSD id, Crystal or the CifError explaining why it cannot be read)``."""
-    for ident, text in iter_amcsd_cifs(database):
+    for ident, text in iter_amcsd_cifs(database, ids):
         source = f"amcsd:{ident}"
         try:
             crystal = read_crystal(text, text=True)
@@ -155,3 +175,8 @@ def iter_amcsd(database: str | Path | None = None) -> Iterator[tuple[int, Crysta
             yield ident, crystal
         except CifError as exc:
             yield ident, CifError(exc.problem, source=source, block=exc.block)
+
+
+def iter_amcsd(database: str | Path | None = None) -> Iterator[tuple[int, Crystal | CifError]]:
+    """Every entry of the database as ``(AMCSD id, Crystal or CifError)``."""
+    return read_entries(database)

@@ -1,0 +1,87 @@
+"""Train/validation/test splits that keep repeated structures together.
+
+Two structures are "the same structure" when they have the same formula unit
+and their cell signatures (sorted Niggli-reduced lengths and volume per atom,
+see :func:`xtalkit.data.store.cell_signature`) agree within a relative
+tolerance: the same compound measured at another temperature or deposited
+twice. Sameness is made transitive with union-find, the resulting groups are
+shuffled with a seed and assigned whole to test, validation and training.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+
+def group_structures(formulas: list[str], signatures: np.ndarray, rel_tol: float = 0.03) -> np.ndarray:
+    """Group index of every structure (repeated structures share a group).
+
+    Args:
+        formulas: (S,) formula unit of each structure.
+        signatures: (S, 4) cell signatures.
+        rel_tol: relative tolerance on every signature component.
+
+    Returns:
+        (S,) int64 group ids, numbered by first appearance.
+    """
+    n = len(formulas)
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_formula: dict[str, list[int]] = defaultdict(list)
+    for i, f in enumerate(formulas):
+        by_formula[f].append(i)
+    sig = np.asarray(signatures, dtype=float)
+    for members in by_formula.values():
+        if len(members) < 2:
+            continue
+        m = np.array(members)
+        s = sig[m]
+        close = (np.abs(s[:, None, :] - s[None, :, :]) <= rel_tol * np.abs(s[:, None, :])).all(axis=2)
+        for a, b in zip(*np.nonzero(np.triu(close, 1)), strict=True):
+            ra, rb = find(m[a]), find(m[b])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(i) for i in range(n)])
+    _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))  # renumber groups by first appearance
+    return order[inverse].astype(np.int64)
+
+
+def grouped_split(
+    groups: np.ndarray, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> np.ndarray:
+    """Assign whole groups to train (0), validation (1) and test (2).
+
+    Groups are visited in a seeded random order; each goes to test until test
+    holds its fraction of the structures, then to validation, then to training.
+
+    Returns:
+        (S,) int array of split codes.
+    """
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) < 0:
+        raise ValueError("fractions must be three non-negative numbers summing to 1")
+    groups = np.asarray(groups)
+    n = len(groups)
+    ids, sizes = np.unique(groups, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    code = {}
+    filled = [0, 0, 0]
+    targets = [fractions[0] * n, fractions[1] * n, fractions[2] * n]
+    for g in order:
+        if filled[2] < targets[2]:
+            k = 2
+        elif filled[1] < targets[1]:
+            k = 1
+        else:
+            k = 0
+        code[ids[g]] = k
+        filled[k] += sizes[g]
+    return np.array([code[g] for g in groups], dtype=np.int64)
