@@ -1,0 +1,192 @@
+"""Crystals as radius graphs for the message-passing models, and their batches.
+
+:func:`crystal_graph` turns one structure into numpy arrays (atoms, edges,
+edge vectors, targets); :func:`collate` stacks several into a
+:class:`GraphBatch` of torch tensors. Edges follow the convention of
+:mod:`xtalkit.geometry.neighbors`: ``src`` = neighbour j (sender), ``dst`` =
+centre i (receiver), ``vec`` = p_j − p_i (CartNet eqs. 5-6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from xtalkit.geometry.neighbors import DEFAULT_CUTOFF, radius_graph
+
+
+@dataclasses.dataclass
+class GraphBatch:
+    """A batch of crystal graphs (all tensors; N atoms, E edges, B structures).
+
+    Attributes:
+        z: (N,) atomic numbers.
+        batch: (N,) structure index of each atom.
+        temperature: (B,) K.
+        src: (E,) sender atom (neighbour j).
+        dst: (E,) receiver atom (centre i).
+        vec: (E, 3) p_j − p_i, Å.
+        dist: (E,) |vec|, Å.
+        edge_batch: (E,) structure index of each edge.
+        target: (N, 3, 3) Cartesian U targets, Å² (NaN where none).
+        scored: (N,) atoms that are predicted and scored (non-H with a target).
+        n_graphs: B.
+        ids: structure ids.
+    """
+
+    z: torch.Tensor
+    batch: torch.Tensor
+    temperature: torch.Tensor
+    src: torch.Tensor
+    dst: torch.Tensor
+    vec: torch.Tensor
+    dist: torch.Tensor
+    edge_batch: torch.Tensor
+    target: torch.Tensor
+    scored: torch.Tensor
+    n_graphs: int
+    ids: list[str]
+
+    def to(self, device: torch.device | str) -> GraphBatch:
+        """The batch on another device."""
+        return dataclasses.replace(
+            self,
+            **{
+                f.name: getattr(self, f.name).to(device)
+                for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), torch.Tensor)
+            },
+        )
+
+    def rotated(self, R: torch.Tensor) -> GraphBatch:
+        """The same batch with structure b rotated by ``R[b]``: vec → R vec, U → R U Rᵀ (SI S2).
+
+        Args:
+            R: (B, 3, 3) rotation matrices.
+        """
+        Re = R[self.edge_batch]
+        vec = torch.einsum("eij,ej->ei", Re, self.vec)
+        Ra = R[self.batch]
+        target = Ra @ self.target @ Ra.transpose(1, 2)
+        return dataclasses.replace(self, vec=vec, target=target)
+
+    @property
+    def n_atoms(self) -> int:
+        """N, atoms in the batch."""
+        return int(self.z.numel())
+
+
+def crystal_graph(
+    numbers: np.ndarray,
+    frac: np.ndarray,
+    lattice: np.ndarray,
+    *,
+    temperature: float,
+    U: np.ndarray | None = None,
+    scored: np.ndarray | None = None,
+    cutoff: float = DEFAULT_CUTOFF,
+    hydrogens: bool = True,
+    ident: str = "",
+) -> dict:
+    """One structure as graph arrays.
+
+    Args:
+        numbers: (n,) atomic numbers.
+        frac: (n, 3) fractional coordinates.
+        lattice: (3, 3) Å, rows.
+        temperature: K.
+        U: (n, 3, 3) targets (Å²) or None.
+        scored: (n,) atoms to predict; default: every non-H atom.
+        cutoff: graph radius, Å.
+        hydrogens: keep H atoms as graph nodes (False: ablation 2 of CartNet Table 5).
+        ident: structure id.
+
+    Returns:
+        A dict of numpy arrays for :func:`collate`.
+    """
+    numbers = np.asarray(numbers)
+    n = len(numbers)
+    scored = (numbers != 1) if scored is None else np.asarray(scored, bool)
+    U = np.full((n, 3, 3), np.nan) if U is None else np.asarray(U, float)
+    if not hydrogens:
+        keep = numbers != 1
+        numbers, frac, U, scored = numbers[keep], np.asarray(frac)[keep], U[keep], scored[keep]
+    g = radius_graph(lattice, frac, cutoff)
+    return {
+        "z": numbers.astype(np.int64),
+        "temperature": float(temperature),
+        "src": g.neighbors,
+        "dst": g.centers,
+        "vec": g.vectors,
+        "dist": g.distances,
+        "target": U,
+        "scored": scored,
+        "id": ident,
+    }
+
+
+def collate(samples: list[dict]) -> GraphBatch:
+    """Stack graph dicts into one :class:`GraphBatch` (float32 geometry and targets)."""
+    offsets = np.cumsum([0] + [len(s["z"]) for s in samples])
+    src = np.concatenate([s["src"] + o for s, o in zip(samples, offsets, strict=False)])
+    dst = np.concatenate([s["dst"] + o for s, o in zip(samples, offsets, strict=False)])
+    return GraphBatch(
+        z=torch.from_numpy(np.concatenate([s["z"] for s in samples])),
+        batch=torch.from_numpy(np.repeat(np.arange(len(samples)), [len(s["z"]) for s in samples])),
+        temperature=torch.tensor([s["temperature"] for s in samples], dtype=torch.float32),
+        src=torch.from_numpy(src.astype(np.int64)),
+        dst=torch.from_numpy(dst.astype(np.int64)),
+        vec=torch.from_numpy(np.concatenate([s["vec"] for s in samples]).astype(np.float32)),
+        dist=torch.from_numpy(np.concatenate([s["dist"] for s in samples]).astype(np.float32)),
+        edge_batch=torch.from_numpy(np.repeat(np.arange(len(samples)), [len(s["src"]) for s in samples])),
+        target=torch.from_numpy(np.concatenate([s["target"] for s in samples]).astype(np.float32)),
+        scored=torch.from_numpy(np.concatenate([s["scored"] for s in samples])),
+        n_graphs=len(samples),
+        ids=[s["id"] for s in samples],
+    )
+
+
+class ADPGraphDataset(Dataset):
+    """Graphs of the structures of one or more :class:`~xtalkit.data.store.ADPStore` selections.
+
+    Args:
+        stores: stores (each already restricted to a split).
+        cutoff: graph radius, Å.
+        hydrogens: keep H atoms as nodes.
+        exclude: ids to leave out (e.g. training structures repeated in a test split).
+    """
+
+    def __init__(self, stores: list, cutoff: float = DEFAULT_CUTOFF, hydrogens: bool = True, exclude=()):
+        self.stores = list(stores)
+        self.cutoff = cutoff
+        self.hydrogens = hydrogens
+        excl = set(exclude)
+        self.index = [
+            (s, i) for s, st in enumerate(self.stores) for i, ident in enumerate(st.ids) if ident not in excl
+        ]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> dict:
+        s, i = self.index[k]
+        sample = self.stores[s][i]
+        return crystal_graph(
+            sample.numbers,
+            sample.frac,
+            sample.lattice,
+            temperature=sample.temperature,
+            U=sample.U,
+            scored=sample.scored,
+            cutoff=self.cutoff,
+            hydrogens=self.hydrogens,
+            ident=sample.id,
+        )
+
+    def temperatures(self) -> np.ndarray:
+        """(S,) temperatures of the structures in this dataset, K."""
+        columns = [st.column("temperature") for st in self.stores]
+        return np.array([columns[s][i] for s, i in self.index], dtype=float)

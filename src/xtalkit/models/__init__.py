@@ -1,0 +1,1 @@
+"""Neural networks: CartNet, Site-Net, the distance-matrix network; model files."""
