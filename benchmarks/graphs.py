@@ -52,9 +52,7 @@ def dense_graph(lattice: np.ndarray, cart: np.ndarray, cutoff: float, max_elems:
     rows = max(1, max_elems // (n * k * 3))
     out = []
     for s in range(0, n, rows):
-        d = (
-            x[None, :, None, :] + offsets[None, None] - x[s : s + rows, None, None, :]
-        )  # (r, n, K, 3)
+        d = x[None, :, None, :] + offsets[None, None] - x[s : s + rows, None, None, :]  # (r, n, K, 3)
         dist = torch.linalg.vector_norm(d, dim=-1)
         mask = (dist <= cutoff) & (dist > 1e-4)
         i, j, kk = torch.nonzero(mask, as_tuple=True)
@@ -114,9 +112,7 @@ def main() -> None:
         sel = [r for r in rows if lo <= r["n_atoms"] < hi]
         if not sel:
             continue
-        med = {
-            k: statistics.median(r[k] for r in sel) for k in ("xtalkit_s", "pymatgen_s", "dense_s")
-        }
+        med = {k: statistics.median(r[k] for r in sel) for k in ("xtalkit_s", "pymatgen_s", "dense_s")}
 
         def ratio(key: str, sel: list = sel) -> float:
             return statistics.median(r[key] / r["xtalkit_s"] for r in sel)
@@ -136,8 +132,7 @@ def main() -> None:
     total = {k: sum(r[k] for r in rows) for k in ("xtalkit_s", "pymatgen_s", "dense_s")}
 
     lines = [
-        f"# Radius graphs, cutoff {args.cutoff} Å, {len(rows)} crystals, "
-        f"{torch.get_num_threads()} threads",
+        f"# Radius graphs, cutoff {args.cutoff} Å, {len(rows)} crystals, {torch.get_num_threads()} threads",
         "",
         "| atoms | crystals | median edges | xtalkit ms | pymatgen ms | dense ms "
         "| pymatgen / xtalkit | dense / xtalkit |",
@@ -154,8 +149,7 @@ def main() -> None:
         f"All crystals: xtalkit {total['xtalkit_s']:.3f} s, pymatgen {total['pymatgen_s']:.3f} s "
         f"({total['pymatgen_s'] / total['xtalkit_s']:.2f}×), dense {total['dense_s']:.2f} s "
         f"({total['dense_s'] / total['xtalkit_s']:.1f}×).",
-        "Ratios are medians over crystals of (other time / xtalkit time); "
-        "> 1 means xtalkit is faster.",
+        "Ratios are medians over crystals of (other time / xtalkit time); > 1 means xtalkit is faster.",
     ]
     text = "\n".join(lines)
     print(text)

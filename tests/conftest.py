@@ -34,9 +34,7 @@ def mp_sample() -> list[tuple[str, str]]:
     """
     import pandas as pd
 
-    df = pd.read_csv(
-        shared_or_skip(MATERIALS / "mp.csv.gz"), usecols=["material_id", "nsites", "cif"]
-    )
+    df = pd.read_csv(shared_or_skip(MATERIALS / "mp.csv.gz"), usecols=["material_id", "nsites", "cif"])
     tiny = pd.concat([df[df.nsites == 1], df[df.nsites == 2].sample(n=30, random_state=0)])
     rest = df[df.nsites > 2].sample(n=200 - len(tiny), random_state=0)
     rows = list(tiny.itertuples()) + list(rest.itertuples())

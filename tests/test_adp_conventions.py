@@ -18,11 +18,7 @@ def reciprocal_by_formula(a, b, c, alpha, beta, gamma):
         * b
         * c
         * np.sqrt(
-            1
-            - np.cos(al) ** 2
-            - np.cos(be) ** 2
-            - np.cos(ga) ** 2
-            + 2 * np.cos(al) * np.cos(be) * np.cos(ga)
+            1 - np.cos(al) ** 2 - np.cos(be) ** 2 - np.cos(ga) ** 2 + 2 * np.cos(al) * np.cos(be) * np.cos(ga)
         )
     )
     lengths = np.array([b * c * np.sin(al), a * c * np.sin(be), a * b * np.sin(ga)]) / V

@@ -67,10 +67,7 @@ def test_entry_to_cif_round_trip():
         '["Na", "Cl"]',
         *(amcsd_blob(v) for v in ([0, 0.5], [0, 0.5], [0, 0.5], [1, 1], [0.015, 0.012])),
         '["Na", "Cl"]',
-        *(
-            amcsd_blob(v)
-            for v in ([0.015, 0.012], [0.015, 0.012], [0.015, 0.012], [0, 0], [0, 0], [0, 0])
-        ),
+        *(amcsd_blob(v) for v in ([0.015, 0.012], [0.015, 0.012], [0.015, 0.012], [0, 0], [0, 0], [0, 0])),
         "F m -3 m",
         '["x,y,z", "-x,-y,-z"]',
         "Halite",
@@ -86,9 +83,7 @@ def test_entry_to_cif_round_trip():
 def amcsd_blob(values):
     import base64
 
-    return base64.b64encode(
-        (np.asarray(values, float) * 4e6).round().astype(np.int32).tobytes()
-    ).decode()
+    return base64.b64encode((np.asarray(values, float) * 4e6).round().astype(np.int32).tobytes()).decode()
 
 
 @pytest.mark.slow  # ~80 s

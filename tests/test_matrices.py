@@ -27,9 +27,7 @@ def brute_force(lattice, fa, fb, reach=4):
 def test_minimum_image_distances_match_brute_force(lattice):
     rng = np.random.default_rng(0)
     fa, fb = rng.random((7, 3)) * 3 - 1, rng.random((11, 3))
-    np.testing.assert_allclose(
-        distance_matrix(lattice, fa, fb), brute_force(lattice, fa, fb), atol=1e-10
-    )
+    np.testing.assert_allclose(distance_matrix(lattice, fa, fb), brute_force(lattice, fa, fb), atol=1e-10)
     sq = distance_matrix(lattice, fb)
     np.testing.assert_allclose(np.diag(sq), 0, atol=1e-12)
     np.testing.assert_allclose(sq, sq.T, atol=1e-12)

@@ -74,11 +74,7 @@ def test_tiny_cell_has_neighbours_in_many_images():
     # lattice points within 5 Å of the origin in a 1.5 Å cubic lattice, origin excluded
     # lattice points with 0 < i² + j² + k² ≤ 25 / 1.5² = 11.1
     n = sum(
-        1
-        for i in range(-4, 5)
-        for j in range(-4, 5)
-        for k in range(-4, 5)
-        if 0 < i * i + j * j + k * k <= 11
+        1 for i in range(-4, 5) for j in range(-4, 5) for k in range(-4, 5) if 0 < i * i + j * j + k * k <= 11
     )
     assert len(g) == n == 170
 

@@ -92,13 +92,9 @@ def test_u_eq_agrees_with_stated_values(parsed):
                 continue
             ref = {lb: s for lb, s in zip(labels, stated, strict=True) if s not in ("?", ".")}
             alab = [gemmi.cif.as_string(x) for x in block.find_values("_atom_site_aniso_label")]
-            diag = [
-                list(block.find_values(f"_atom_site_aniso_U_{ij}")) for ij in ("11", "22", "33")
-            ]
+            diag = [list(block.find_values(f"_atom_site_aniso_U_{ij}")) for ij in ("11", "22", "33")]
             u_round = (
-                {lb: max(_half_ulp(col[k]) for col in diag) for k, lb in enumerate(alab)}
-                if diag[0]
-                else {}
+                {lb: max(_half_ulp(col[k]) for col in diag) for k, lb in enumerate(alab)} if diag[0] else {}
             )
             for a in np.unique(c.asym_index):
                 i = int(np.flatnonzero(c.asym_index == a)[0])

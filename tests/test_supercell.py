@@ -71,9 +71,7 @@ def test_sitenet_supercell_of_a_cubic_cell_is_diagonal():
 
 
 def test_cell_larger_than_budget_is_used_as_is():
-    np.testing.assert_array_equal(
-        sitenet_supercell_matrix(np.eye(3) * 20, 600, 500), np.eye(3, dtype=int)
-    )
+    np.testing.assert_array_equal(sitenet_supercell_matrix(np.eye(3) * 20, 600, 500), np.eye(3, dtype=int))
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,7 @@ def expand_inputs(items: Iterable[str]) -> tuple[list[Path], list[str]]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(
-                q for q in p.rglob("*") if q.suffix.lower() in CIF_SUFFIXES and q.is_file()
-            )
+            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in CIF_SUFFIXES and q.is_file())
             if not found:
                 problems.append(f"{p}: directory contains no .cif files")
             files.extend(found)

@@ -116,8 +116,7 @@ def format_text(crystal: Crystal) -> str:
     if s["space_group_number"]:
         sg += f" (No. {s['space_group_number']})"
     adp_line = (
-        f"{s['adp_status']}: {s['n_aniso']} anisotropic, {s['n_iso']} isotropic "
-        f"of {s['n_sites']} sites"
+        f"{s['adp_status']}: {s['n_aniso']} anisotropic, {s['n_iso']} isotropic of {s['n_sites']} sites"
     )
     if s["n_non_positive_definite"]:
         adp_line += f"; {s['n_non_positive_definite']} NOT positive definite"

@@ -71,13 +71,9 @@ def from_pymatgen(structure, temperature: float | None = None, source: str = "")
             occ.append(float(amount))
             u = np.asarray(props["U_cart"][k], float) if has_u else np.full((3, 3), np.nan)
             U.append(u)
-            labels.append(
-                str(props.get("label", [None] * len(structure))[k] or f"{sp.symbol}{k + 1}")
-            )
+            labels.append(str(props.get("label", [None] * len(structure))[k] or f"{sp.symbol}{k + 1}"))
             types.append(
-                str(props["adp_type"][k])
-                if "adp_type" in props
-                else ("Uani" if np.isfinite(u).all() else "")
+                str(props["adp_type"][k]) if "adp_type" in props else ("Uani" if np.isfinite(u).all() else "")
             )
     meta = dict(getattr(structure, "properties", None) or {})
     crystal = Crystal(
@@ -100,9 +96,7 @@ def to_ase(crystal: Crystal):
     """An ASE ``Atoms`` (periodic) with arrays ``U_cart`` and ``occupancy``."""
     from ase import Atoms
 
-    atoms = Atoms(
-        numbers=crystal.numbers, scaled_positions=crystal.frac, cell=crystal.lattice, pbc=True
-    )
+    atoms = Atoms(numbers=crystal.numbers, scaled_positions=crystal.frac, cell=crystal.lattice, pbc=True)
     atoms.set_array("U_cart", crystal.U_cart.copy())
     atoms.set_array("occupancy", crystal.occupancy.copy())
     atoms.info.update(
@@ -123,9 +117,7 @@ def from_ase(atoms, temperature: float | None = None, source: str = "") -> Cryst
         CrystalError: if the object is not periodic in all three directions.
     """
     if not np.all(atoms.pbc):
-        raise CrystalError(
-            "ASE Atoms must be periodic in all three directions", source=source or None
-        )
+        raise CrystalError("ASE Atoms must be periodic in all three directions", source=source or None)
     n = len(atoms)
     U = atoms.arrays.get("U_cart")
     occ = atoms.arrays.get("occupancy")

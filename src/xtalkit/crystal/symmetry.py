@@ -79,9 +79,7 @@ def _op_keys(W: np.ndarray, t: np.ndarray) -> np.ndarray:
     return key
 
 
-def close_group(
-    W: np.ndarray, t: np.ndarray, max_order: int = 192
-) -> tuple[np.ndarray, np.ndarray, bool]:
+def close_group(W: np.ndarray, t: np.ndarray, max_order: int = 192) -> tuple[np.ndarray, np.ndarray, bool]:
     """Complete a list of operations to a group (modulo lattice translations).
 
     Returns:
@@ -113,9 +111,7 @@ def close_group(
         Wi = np.concatenate([Wi, pw[new]])
         ti = np.concatenate([ti, pt[new]])
         if len(Wi) > max_order:
-            raise ValueError(
-                f"symmetry operations do not close into a group of at most {max_order}"
-            )
+            raise ValueError(f"symmetry operations do not close into a group of at most {max_order}")
     return Wi.astype(float), ti / den, changed
 
 
@@ -202,9 +198,7 @@ def expand_sites(
     return frac_all, U_sum / order[:, None, None], site[root], order, close_sites
 
 
-def _pairs_within(
-    lattice: np.ndarray, frac: np.ndarray, cutoff: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _pairs_within(lattice: np.ndarray, frac: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i < j) of points closer than ``cutoff`` Å under periodic boundaries."""
     import vesin
 

@@ -67,9 +67,7 @@ def distance_matrix(
     return out
 
 
-def coulomb_matrix(
-    numbers_a: np.ndarray, numbers_b: np.ndarray, distances: np.ndarray
-) -> np.ndarray:
+def coulomb_matrix(numbers_a: np.ndarray, numbers_b: np.ndarray, distances: np.ndarray) -> np.ndarray:
     """Coulomb matrix (Rupp et al. 2012) from minimum-image distances.
 
     ``C_ij = Z_i Z_j / d_ij`` (Å⁻¹ in units of e²) for distinct atoms and

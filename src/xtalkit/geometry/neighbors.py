@@ -129,9 +129,7 @@ def radius_graph(
     n = frac.shape[0]
     if n == 0:
         z = np.zeros(0, np.int64)
-        return RadiusGraph(
-            z, z, np.zeros((0, 3), np.int32), np.zeros((0, 3)), np.zeros(0), cutoff, 0
-        )
+        return RadiusGraph(z, z, np.zeros((0, 3), np.int32), np.zeros((0, 3)), np.zeros(0), cutoff, 0)
     cart = frac @ lattice
     if backend == "vesin" or (backend == "auto" and n >= VESIN_MIN_ATOMS):
         # vesin keeps d < r; pad the radius and cut at d <= r, pymatgen's rule

@@ -70,9 +70,7 @@ def cell_angles(lattice: np.ndarray) -> np.ndarray:
     a, b, c = np.asarray(lattice, dtype=float)
 
     def ang(u: np.ndarray, v: np.ndarray) -> float:
-        return float(
-            np.degrees(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1, 1)))
-        )
+        return float(np.degrees(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1, 1))))
 
     return np.array([ang(b, c), ang(a, c), ang(a, b)])
 
@@ -120,9 +118,7 @@ class SitenetSupercell:
         return int(np.prod(self.increments))
 
 
-def _round_shear(
-    L: np.ndarray, S: np.ndarray, m: np.ndarray, plain: bool
-) -> tuple[np.ndarray, float]:
+def _round_shear(L: np.ndarray, S: np.ndarray, m: np.ndarray, plain: bool) -> tuple[np.ndarray, float]:
     target = np.diag(m).astype(float) @ S
     upper = [(0, 1), (0, 2), (1, 2)]
     if plain:
@@ -178,9 +174,7 @@ def sitenet_supercell(
         candidates.append((-int(np.prod(m)), dev, perm, np.rint(P @ B).astype(np.int64), m))
     _, dev, _, P, m = min(candidates, key=lambda c: (c[0], round(c[1], 9), c[2]))
     if int(np.prod(m)) == 1:  # one copy: keep the cell as given rather than a re-chosen basis
-        return SitenetSupercell(
-            np.eye(3, dtype=np.int64), m, float(np.abs(cell_angles(L) - 90).max())
-        )
+        return SitenetSupercell(np.eye(3, dtype=np.int64), m, float(np.abs(cell_angles(L) - 90).max()))
     return SitenetSupercell(P, m, dev)
 
 
