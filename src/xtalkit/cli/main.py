@@ -14,17 +14,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="xtalkit",
-        description="Learning from crystal structures: thermal ellipsoids, properties, "
-        "structure prediction.",
+        description="Learning from crystal structures: thermal ellipsoids, properties, structure prediction.",
     )
     parser.add_argument("--version", action="version", version=f"xtalkit {__version__}")
-    parser.add_argument(
-        "--debug", action="store_true", help="show full tracebacks for unexpected errors"
-    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from xtalkit.cli import info
+    from xtalkit.cli import adp, dataset, evaluate, info, models, train
 
     info.add_parser(sub)
+    adp.add_parser(sub)
+    dataset.add_parser(sub)
+    train.add_parser(sub)
+    evaluate.add_parser(sub)
+    models.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,321 @@
+"""Training CartNet on ADP datasets with Lightning.
+
+Defaults follow the CartNet SI Table S1 (preset ``paper``): width 256, 4
+layers, radius graph 5 Å, Adam at 1e-3 with a OneCycle schedule (pct_start
+0.01), L1 loss on the nine entries of U, batch 4 with gradient accumulation
+16, 50 epochs, SO(3) augmentation. Preset ``cpu`` is what this repository
+trains on a 2-core machine (see :data:`PRESETS`).
+
+Outputs in the run directory::
+
+    config.json            the resolved configuration
+    checkpoints/last.ckpt  Lightning checkpoint of the latest epoch (resume)
+    checkpoints/best.ckpt  lowest validation MAE so far
+    metrics.csv            per-epoch training and validation metrics
+    model.pt               the best network as a self-describing model file
+
+Multi-process training uses Lightning's strategies (``devices=2,
+strategy="ddp"`` on CPU uses the gloo backend); batch-norm statistics are
+synchronized across processes and each process sees its own shard of the
+training set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xtalkit.data.graphs import ADPGraphDataset, GraphBatch, collate
+from xtalkit.data.splits import group_structures
+from xtalkit.data.store import ADPStore
+from xtalkit.errors import XtalkitError
+from xtalkit.geometry.rotations import random_rotations
+from xtalkit.io import atomic_write
+from xtalkit.models.cartnet import CartNet
+from xtalkit.models.checkpoint import save_model
+
+
+@dataclasses.dataclass
+class CartNetADPConfig:
+    """Hyperparameters of a CartNet ADP training run (all explicit, no globals).
+
+    Attributes:
+        dim: feature width.
+        num_layers: CartLayers.
+        num_rbf: radial basis functions K.
+        cutoff: graph radius, Å.
+        envelope: neighbour equalization (ablation 3 when False).
+        direction: unit direction vectors on edges (ablation 4 when False).
+        temperature: temperature input (ablation 5 when False).
+        hydrogens: H atoms as graph nodes (ablation 2 when False).
+        augment: random SO(3) rotation per structure in training (ablation 6 when False).
+        batch_size: structures per batch.
+        accumulate: batches per optimizer step.
+        lr: peak learning rate of the OneCycle schedule.
+        pct_start: fraction of the schedule spent warming up.
+        epochs: passes over the training set.
+        seed: seed for initialization, shuffling and augmentation.
+        num_workers: DataLoader worker processes building graphs.
+        initial_uiso: Å², what the untrained Cholesky head predicts (times I).
+    """
+
+    dim: int = 256
+    num_layers: int = 4
+    num_rbf: int = 64
+    cutoff: float = 5.0
+    envelope: bool = True
+    direction: bool = True
+    temperature: bool = True
+    hydrogens: bool = True
+    augment: bool = True
+    batch_size: int = 4
+    accumulate: int = 16
+    lr: float = 1e-3
+    pct_start: float = 0.01
+    epochs: int = 50
+    seed: int = 0
+    num_workers: int = 0
+    initial_uiso: float = 0.02
+
+    def as_dict(self) -> dict:
+        """Plain-data form."""
+        return dataclasses.asdict(self)
+
+
+#: Named presets. ``paper``: SI Table S1. ``cpu``: width 128 (4.5× less work per
+#: edge than 256, measured with benchmarks/cartnet_speed.py), batch 8 without
+#: accumulation (a ~700-structure training set then gives ~90 optimizer steps
+#: per epoch instead of 11), 60 epochs, warm-up over 5 % of the steps.
+PRESETS: dict[str, dict] = {
+    "paper": {},
+    "cpu": {"dim": 128, "batch_size": 8, "accumulate": 1, "epochs": 60, "pct_start": 0.05},
+}
+
+
+def make_config(preset: str = "paper", **overrides) -> CartNetADPConfig:
+    """A configuration from a preset name plus explicit overrides (None values ignored)."""
+    if preset not in PRESETS:
+        raise XtalkitError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    return CartNetADPConfig(**values)
+
+
+def leaking_training_ids(data_dirs: list[Path], tolerance: float = 0.03) -> set[str]:
+    """Training structures that repeat a validation or test structure of *any* of the datasets.
+
+    Each dataset's own split already keeps repeats together; this guards the
+    union of several datasets (an AMCSD mineral may also be in a COD set).
+    """
+    formulas, sigs, ids, split = [], [], [], []
+    for d in data_dirs:
+        for name in ("train", "val", "test"):
+            st = ADPStore(d, name)
+            if not len(st):
+                continue
+            formulas += [str(x) for x in st.column("formula")]
+            sigs.append(st.column("cell_signature"))
+            ids += st.ids
+            split += [name] * len(st)
+    if not ids:
+        return set()
+    groups = group_structures(formulas, np.concatenate(sigs), rel_tol=tolerance)
+    held = {g for g, s in zip(groups, split, strict=True) if s != "train"}
+    return {i for i, g, s in zip(ids, groups, split, strict=True) if s == "train" and g in held}
+
+
+def _lightning_module_class():
+    import lightning as L
+
+    class ADPModule(L.LightningModule):
+        """Lightning wrapper: loss, augmentation, metrics, optimizer and schedule."""
+
+        def __init__(self, config: dict, temperature_mean: float, temperature_std: float):
+            super().__init__()
+            self.save_hyperparameters()
+            self.cfg = CartNetADPConfig(**config)
+            c = self.cfg
+            self.model = CartNet(
+                dim=c.dim, num_layers=c.num_layers, num_rbf=c.num_rbf, cutoff=c.cutoff, head="cholesky",
+                envelope=c.envelope, direction=c.direction, temperature=c.temperature,
+                temperature_mean=temperature_mean, temperature_std=temperature_std,
+                initial_uiso=c.initial_uiso, hydrogens=c.hydrogens,
+            )  # fmt: skip
+
+        def transfer_batch_to_device(self, batch: GraphBatch, device, dataloader_idx: int) -> GraphBatch:
+            return batch.to(device)
+
+        def training_step(self, batch: GraphBatch, batch_idx: int) -> torch.Tensor:
+            if self.cfg.augment:
+                batch = batch.rotated(random_rotations(batch.n_graphs).to(batch.vec.device))
+            pred = self.model(batch)
+            loss = (pred - batch.target[batch.scored]).abs().mean()
+            self.log("train_loss", loss, batch_size=int(batch.scored.sum()), on_epoch=True, on_step=False)
+            return loss
+
+        def validation_step(self, batch: GraphBatch, batch_idx: int) -> None:
+            from xtalkit.adp.metrics import iou, s12
+
+            pred = self.model(batch)
+            true = batch.target[batch.scored]
+            n = int(batch.scored.sum())
+            if n == 0:
+                return
+            self.log("val_mae", (pred - true).abs().mean(), batch_size=n, sync_dist=True)
+            p64, t64 = pred.detach().double().cpu().numpy(), true.double().cpu().numpy()
+            # early in training a prediction can be numerically singular: score the others
+            ok = np.linalg.eigvalsh(p64)[:, 0] > 1e-12
+            self.log("val_singular_fraction", float(1 - ok.mean()), batch_size=n, sync_dist=True)
+            if ok.any():
+                m = int(ok.sum())
+                self.log("val_s12", float(np.mean(s12(p64[ok], t64[ok]))), batch_size=m, sync_dist=True)
+                self.log("val_iou", float(np.mean(iou(p64[ok], t64[ok]))), batch_size=m, sync_dist=True)
+
+        def configure_optimizers(self):
+            opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+            steps = max(1, int(self.trainer.estimated_stepping_batches))
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=self.cfg.lr, total_steps=steps, pct_start=self.cfg.pct_start
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    return ADPModule
+
+
+def train(
+    config: CartNetADPConfig,
+    data_dirs: list[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    devices: int = 1,
+    strategy: str = "auto",
+    resume: bool = False,
+    max_time_minutes: float | None = None,
+    progress: bool = True,
+    limit_train_structures: int | None = None,
+    validate_on_train: bool = False,
+) -> dict:
+    """Train CartNet on the train splits of ``data_dirs``; select on their validation splits.
+
+    Args:
+        config: hyperparameters.
+        data_dirs: dataset directories from ``xtalkit dataset adp build``.
+        out_dir: run directory (created).
+        devices: processes (CPU) or accelerators.
+        strategy: Lightning strategy (``"ddp"`` for several processes).
+        resume: continue from ``out_dir/checkpoints/last.ckpt``.
+        max_time_minutes: stop training after this wall time (the best model so far is kept).
+        progress: show Lightning's progress bar.
+        limit_train_structures: use only the first N training structures (tests, overfitting).
+        validate_on_train: validate (and select) on the training structures (overfit checks).
+
+    Returns:
+        Summary dict (also stored in ``model.pt``'s metadata).
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    out = Path(out_dir)
+    data_dirs = [Path(d) for d in data_dirs]
+    last = out / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise XtalkitError(f"{out}: nothing to resume (no checkpoints/last.ckpt)")
+    if not resume and last.is_file():
+        raise XtalkitError(f"{out}: a run is already there; pass --resume or choose another directory")
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+
+    leaks = leaking_training_ids(data_dirs)
+    train_set = ADPGraphDataset(
+        [ADPStore(d, "train") for d in data_dirs],
+        cutoff=config.cutoff,
+        hydrogens=config.hydrogens,
+        exclude=leaks,
+    )
+    if limit_train_structures is not None:
+        train_set.index = train_set.index[:limit_train_structures]
+    if validate_on_train:
+        val_set = train_set
+    else:
+        val_set = ADPGraphDataset(
+            [ADPStore(d, "val") for d in data_dirs],
+            cutoff=config.cutoff,
+            hydrogens=config.hydrogens,
+        )
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise XtalkitError(f"no training or validation structures in {', '.join(map(str, data_dirs))}")
+    temps = train_set.temperatures()
+    t_mean, t_std = (
+        float(temps.mean()),
+        float(temps.std()) if len(temps) > 1 and temps.std() > 0 else 1.0,
+    )
+
+    loader_kw = {
+        "collate_fn": collate,
+        "num_workers": config.num_workers,
+        "persistent_workers": config.num_workers > 0,
+    }
+    train_loader = torch.utils.data.DataLoader(
+        train_set, batch_size=config.batch_size, shuffle=True, **loader_kw
+    )
+    val_loader = torch.utils.data.DataLoader(
+        val_set, batch_size=config.batch_size, shuffle=False, **loader_kw
+    )
+
+    module = _lightning_module_class()(config.as_dict(), t_mean, t_std)
+    ckpt = ModelCheckpoint(
+        dirpath=out / "checkpoints", filename="best", monitor="val_mae", mode="min", save_last=True,
+        enable_version_counter=False,
+    )  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="cpu" if not torch.cuda.is_available() else "auto",
+        devices=devices,
+        strategy=strategy,
+        max_epochs=config.epochs,
+        accumulate_grad_batches=config.accumulate,
+        callbacks=[ckpt],
+        logger=CSVLogger(out, name="", version=""),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, len(train_loader))),
+        sync_batchnorm=devices > 1,
+        max_time={"minutes": max_time_minutes} if max_time_minutes else None,
+        default_root_dir=out,
+    )
+    atomic_write(
+        out / "config.json",
+        json.dumps({"config": config.as_dict(), "data": [str(d) for d in data_dirs]}, indent=1),
+    )
+    t0 = time.time()
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
+    seconds = time.time() - t0
+    if trainer.global_rank != 0:
+        return {}
+    best_path = ckpt.best_model_path or str(last)
+    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    best = ckpt.best_model_score
+    summary = {
+        "config": config.as_dict(),
+        "data": [str(d) for d in data_dirs],
+        "train_structures": len(train_set),
+        "val_structures": len(val_set),
+        "excluded_as_repeats_of_held_out": len(leaks),
+        "temperature_mean": t_mean,
+        "temperature_std": t_std,
+        "best_val_mae": float(best) if best is not None and math.isfinite(float(best)) else None,
+        "epochs_run": int(trainer.current_epoch),
+        "train_seconds": seconds,
+        "devices": devices,
+        "strategy": strategy,
+        "torch": torch.__version__,
+    }
+    save_model(out / "model.pt", module.model, metadata={"task": "adp", **summary})
+    return summary

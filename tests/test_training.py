@@ -1,0 +1,139 @@
+"""CartNet ADP training: overfit check, resume, DDP, evaluation, baseline."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from xtalkit.adp.baselines import IsotropicElementBaseline, scored_atoms
+from xtalkit.adp.evaluate import evaluate, rotation_check
+from xtalkit.data.adp_build import build
+from xtalkit.data.adp_filters import ADPFilterConfig, apply_temperature_policy, check
+from xtalkit.data.graphs import ADPGraphDataset
+from xtalkit.data.store import ADPStore
+from xtalkit.models.checkpoint import load_model
+from xtalkit.training.cartnet_adp import make_config, train
+
+amcsd = pytest.importorskip("xtalkit.data.amcsd")
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    """16 AMCSD structures that pass the filters, as a dataset (8 train / 4 val / 4 test)."""
+    try:
+        amcsd.default_database()
+    except Exception as exc:
+        pytest.skip(str(exc))
+    root = tmp_path_factory.mktemp("adp")
+    cifs = root / "cifs"
+    cifs.mkdir()
+    cfg = ADPFilterConfig(assumed_temperature=293.0)
+    n = 0
+    for ident, text in amcsd.iter_amcsd_cifs():
+        c = amcsd.read_crystal(text, text=True)
+        if len(c) <= 40 and check(apply_temperature_policy(c, cfg), cfg) is None:
+            text = text.replace("_cell_length_a", "_diffrn_ambient_temperature 293\n_cell_length_a", 1)
+            (cifs / f"{ident}.cif").write_text(text)
+            n += 1
+            if n == 16:
+                break
+    build([str(cifs)], root / "ds", fractions=(0.5, 0.25, 0.25), group_tolerance=0.0)
+    return root / "ds"
+
+
+def test_overfit_five_structures_under_two_minutes(small_dataset, tmp_path):
+    torch.set_num_threads(2)
+    cfg = make_config(
+        "cpu", dim=64, augment=False, batch_size=5, accumulate=1, epochs=200, lr=5e-3, pct_start=0.1
+    )
+    t = time.time()
+    summary = train(
+        cfg,
+        [small_dataset],
+        tmp_path / "run",
+        progress=False,
+        limit_train_structures=5,
+        validate_on_train=True,
+    )
+    seconds = time.time() - t
+    assert summary["train_structures"] == 5
+    assert summary["best_val_mae"] < 1e-3, summary["best_val_mae"]
+    assert seconds < 120, seconds
+    model, meta = load_model(tmp_path / "run" / "model.pt")
+    assert meta["task"] == "adp" and model.init_args["dim"] == 64
+    # the model file reproduces the best validation MAE
+    ds = ADPGraphDataset([ADPStore(small_dataset, "train")])
+    ds.index = ds.index[:5]
+    assert evaluate(model, ds)["mae"] == pytest.approx(summary["best_val_mae"], rel=1e-3)
+
+
+def test_resume_continues_a_run(small_dataset, tmp_path):
+    run = tmp_path / "run"
+    train(make_config("cpu", dim=16, num_layers=1, epochs=1), [small_dataset], run, progress=False)
+    first = (run / "metrics.csv").read_text()
+    with pytest.raises(Exception, match="already there"):
+        train(make_config("cpu", dim=16, num_layers=1, epochs=1), [small_dataset], run, progress=False)
+    summary = train(
+        make_config("cpu", dim=16, num_layers=1, epochs=3), [small_dataset], run, progress=False, resume=True
+    )
+    assert summary["epochs_run"] == 3
+    epochs = {line.split(",")[0] for line in (run / "metrics.csv").read_text().splitlines()[1:]}
+    assert {"0", "1", "2"} <= epochs and first.splitlines()[0] == (
+        run / "metrics.csv"
+    ).read_text().splitlines()[0]
+
+
+def test_ddp_two_cpu_processes(small_dataset, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
+    cmd = [sys.executable, "-m", "xtalkit.cli.main", "train", "cartnet-adp", "--data", str(small_dataset),
+           "-o", str(tmp_path / "ddp"), "--preset", "cpu", "--dim", "16", "--num-layers", "1", "--epochs", "2",
+           "--batch-size", "2", "--devices", "2", "--strategy", "ddp", "--quiet"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "distributed_backend=gloo" in r.stderr or "gloo" in r.stderr
+    assert "All distributed processes registered. Starting with 2 processes" in r.stderr
+    summary = json.loads(r.stdout[r.stdout.index("{") :])
+    assert summary["devices"] == 2 and summary["epochs_run"] == 2
+    load_model(tmp_path / "ddp" / "model.pt")
+
+
+class _Oracle(torch.nn.Module):
+    """Returns the targets: an exactly equivariant "model"."""
+
+    hydrogens = True
+    cutoff = 5.0
+
+    def forward(self, batch):
+        return batch.target[batch.scored]
+
+
+def test_evaluation_of_a_perfect_equivariant_predictor(small_dataset):
+    ds = ADPGraphDataset([ADPStore(small_dataset, "test")])
+    res = evaluate(_Oracle(), ds)
+    assert res["mae"] == 0 and abs(res["s12"]) < 1e-8 and res["iou"] == pytest.approx(100)
+    rc = rotation_check(_Oracle(), ds, rotations=3)
+    assert rc["mae"] < 1e-7 and rc["iou"] == pytest.approx(100, abs=1e-3)
+    avg = evaluate(_Oracle(), ds, average_rotations=4)
+    assert avg["mae"] < 1e-7
+
+
+def test_isotropic_baseline_by_hand():
+    z = np.array([6, 6, 8, 8, 6])
+    T = np.array([100.0, 100.0, 100.0, 300.0, 300.0])
+    U = np.stack([u * np.eye(3) for u in (0.01, 0.03, 0.02, 0.04, 0.05)])
+    b = IsotropicElementBaseline(edges=(200.0,)).fit(z, T, U)
+    pred = b.predict(np.array([6, 6, 8, 7]), np.array([150.0, 250.0, 250.0, 250.0]))
+    np.testing.assert_allclose(np.trace(pred, axis1=1, axis2=2) / 3, [0.02, 0.05, 0.04, 0.045])
+    again = IsotropicElementBaseline.from_json(b.to_json())
+    np.testing.assert_allclose(again.predict(z, T), b.predict(z, T))
+
+
+def test_baseline_on_dataset(small_dataset):
+    train_set = ADPGraphDataset([ADPStore(small_dataset, "train")])
+    z, T, U = scored_atoms(train_set)
+    assert len(z) == len(T) == len(U) > 0 and (z != 1).all()
