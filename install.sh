@@ -14,4 +14,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
-.venv/bin/xtalkit info --example
+.venv/bin/xtalkit adp predict --example urea -o example_output/ --plot

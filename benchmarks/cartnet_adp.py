@@ -26,7 +26,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from xtalkit.adp.baselines import IsotropicElementBaseline, scored_atoms
@@ -38,6 +37,15 @@ from xtalkit.models.checkpoint import load_model
 from xtalkit.training.cartnet_adp import leaking_training_ids, make_config, train
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Training runs: CartNet as in the paper (SO(3) augmentation) and without it, each with its
+#: ablation 4 (no direction vectors) trained the same way.
+RUNS = {
+    "cartnet": {},
+    "no_direction": {"direction": False},
+    "noaug": {"augment": False},
+    "noaug_nodir": {"augment": False, "direction": False},
+}
 SHARED_EXPERIMENTAL = ROOT.parent / "shared" / "data" / "adp" / "experimental"
 
 
@@ -77,22 +85,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rotations", type=int, default=10, help="rotation check: rotations per structure")
     parser.add_argument("--tta", type=int, default=8, help="K for rotation-averaged predictions")
-    parser.add_argument(
-        "--only", choices=["cartnet", "no_direction"], default=None, help="train one run only"
-    )
+    parser.add_argument("--only", choices=list(RUNS), default=None, help="train this run only, then stop")
+    parser.add_argument("--skip-training", action="store_true", help="evaluate only the runs that exist")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     datasets = build_datasets(args.work)
     data = [datasets["amcsd"], datasets["cod"]]
+    if args.only:
+        train_run(args.only, args.work, data, args.preset, {"epochs": args.epochs, **RUNS[args.only]})
+        return
     runs = {}
-    for name, overrides in (("cartnet", {}), ("no_direction", {"direction": False})):
-        if args.only and name != args.only:
+    for name, overrides in RUNS.items():
+        if args.skip_training and not (args.work / "runs" / name / "model.pt").is_file():
             continue
         runs[name] = train_run(name, args.work, data, args.preset, {"epochs": args.epochs, **overrides})
-    if args.only:
-        return
 
     leaks = leaking_training_ids(data)
     train_set = ADPGraphDataset([ADPStore(d, "train") for d in data], exclude=leaks)
@@ -100,26 +108,22 @@ def main() -> None:
 
     results: dict = {"datasets": {}, "runs": {}}
     for name, run in runs.items():
-        meta = json.loads(json.dumps(load_model(run / "model.pt")[1]))
-        results["runs"][name] = {
-            k: meta.get(k)
-            for k in ("config", "train_structures", "best_val_mae", "epochs_run", "train_seconds")
-        }
+        meta = load_model(run / "model.pt")[1]
+        keys = ("config", "train_structures", "best_val_mae", "epochs_run", "train_seconds")
+        results["runs"][name] = {k: meta.get(k) for k in keys}
     for dname, path in datasets.items():
         test = ADPGraphDataset([ADPStore(path, "test")])
         row: dict = {"structures": len(test)}
         z, t, U = scored_atoms(test)
         row["isotropic_baseline"] = score(baseline.predict(z, t), U)
         for name, run in runs.items():
-            model, _ = load_model(run / "model.pt")
+            model, meta = load_model(run / "model.pt")
             ds = ADPGraphDataset([ADPStore(path, "test")], hydrogens=model.hydrogens)
             row[name] = evaluate(model, ds)
-            if name == "cartnet":
-                row["cartnet_rotation_check"] = rotation_check(model, ds, rotations=args.rotations)
-                row[f"cartnet_averaged_{args.tta}_rotations"] = evaluate(
-                    model, ds, average_rotations=args.tta
-                )
-                row[f"cartnet_averaged_{args.tta}_rotation_check"] = rotation_check(
+            if meta["config"]["direction"]:
+                row[f"{name}_rotation_check"] = rotation_check(model, ds, rotations=args.rotations)
+                row[f"{name}_averaged_{args.tta}_rotations"] = evaluate(model, ds, average_rotations=args.tta)
+                row[f"{name}_averaged_{args.tta}_rotation_check"] = rotation_check(
                     model, ds, rotations=max(2, args.rotations // 4), average_rotations=args.tta
                 )
         results["datasets"][dname] = row
@@ -134,44 +138,49 @@ def format_results(results: dict, tta: int) -> str:
     for name, r in results["runs"].items():
         c = r["config"]
         lines.append(
-            f"- run `{name}`: width {c['dim']}, {c['num_layers']} layers, {c['epochs']} epochs, batch "
-            f"{c['batch_size']}×{c['accumulate']}, lr {c['lr']}, augmentation {c['augment']}, direction "
-            f"{c['direction']}; {r['train_structures']} training structures, "
-            f"{r['train_seconds'] / 60:.0f} min, "
-            f"best validation MAE {r['best_val_mae']:.2e} Å²"
+            f"- run `{name}`: width {c['dim']}, {c['num_layers']} layers, {r['epochs_run']} epochs, batch "
+            f"{c['batch_size']}×{c['accumulate']}, lr {c['lr']}, SO(3) augmentation {c['augment']}, "
+            f"direction vectors {c['direction']}; {r['train_structures']} training structures, "
+            f"{r['train_seconds'] / 60:.0f} min, best validation MAE {r['best_val_mae']:.2e} Å²"
         )
     for dname, row in results["datasets"].items():
+        first = next(k for k in results["runs"] if k in row)
         lines += [
             "",
-            f"## {dname} test split ({row['structures']} structures, {row['cartnet']['atoms']} atoms)",
+            f"## {dname} test split ({row['structures']} structures, {row[first]['atoms']} atoms)",
             "",
             "| model | MAE (Å²) | S12 (%) | IoU (%) | volume error (%) |",
             "|---|---|---|---|---|",
         ]
-        for key, label in (
-            ("isotropic_baseline", "isotropic per-element mean (T-binned)"),
-            ("no_direction", "CartNet without direction vector (ablation 4)"),
-            ("cartnet", "CartNet"),
-            (f"cartnet_averaged_{tta}_rotations", f"CartNet, averaged over {tta} rotations"),
-        ):
+        entries = [("isotropic_baseline", "isotropic per-element mean (T-binned)")]
+        for name, r in results["runs"].items():
+            c = r["config"]
+            label = "CartNet" + ("" if c["augment"] else " without SO(3) augmentation")
+            if not c["direction"]:
+                label += ", no direction vectors (ablation 4)"
+            entries.append((name, f"`{name}`: {label}"))
+            entries.append((f"{name}_averaged_{tta}_rotations", f"`{name}` averaged over {tta} rotations"))
+        for key, label in entries:
             if key in row:
                 r = row[key]
                 lines.append(
                     f"| {label} | {r['mae']:.2e} | {r['s12']:.2f} | {r['iou']:.1f} | "
                     f"{100 * r['volume_relative_error']:.1f} |"
                 )
-        rc = row["cartnet_rotation_check"]
-        rt = row[f"cartnet_averaged_{tta}_rotation_check"]
-        lines += [
-            "",
-            f"Rotation check (§6.5), U(R·x) against R·U(x)·Rᵀ over {rc['rotations']} random rotations: "
-            f"MAE {rc['mae']:.2e} Å², S12 {rc['s12']:.3f} %, IoU {rc['iou']:.1f} %. "
-            f"With {tta}-rotation averaging: MAE {rt['mae']:.2e} Å², S12 {rt['s12']:.3f} %, "
-            f"IoU {rt['iou']:.1f} %.",
-        ]
+        for name in results["runs"]:
+            if f"{name}_rotation_check" not in row:
+                continue
+            rc = row[f"{name}_rotation_check"]
+            rt = row[f"{name}_averaged_{tta}_rotation_check"]
+            lines += [
+                "",
+                f"Rotation check (§6.5) of `{name}`: U(R·x) against R·U(x)·Rᵀ over {rc['rotations']} random "
+                f"rotations: MAE {rc['mae']:.2e} Å², S12 {rc['s12']:.3f} %, IoU {rc['iou']:.1f} %. "
+                f"With {tta}-rotation averaging: MAE {rt['mae']:.2e} Å², S12 {rt['s12']:.3f} %, "
+                f"IoU {rt['iou']:.1f} %.",
+            ]
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=4)
     main()

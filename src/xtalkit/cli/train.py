@@ -26,6 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--data", action="append", required=True, help="dataset directory (repeatable)")
     c.add_argument("-o", "--out", required=True, help="run directory")
     c.add_argument("--preset", default="paper", choices=["paper", "cpu"])
+    c.add_argument(
+        "--config",
+        default=None,
+        help="YAML or JSON file of settings (e.g. a previous run's config.json); flags override it",
+    )
     for name, typ in (
         ("dim", int), ("num-layers", int), ("num-rbf", int), ("cutoff", float), ("batch-size", int),
         ("accumulate", int), ("lr", float), ("pct-start", float), ("epochs", int), ("seed", int),
@@ -45,17 +50,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_cartnet_adp)
 
 
+def load_settings(path: str) -> dict:
+    """Settings from a YAML/JSON file: a flat mapping, or a run's ``config.json`` ({"config": {...}})."""
+    from pathlib import Path
+
+    import yaml
+
+    from xtalkit.errors import XtalkitError
+    from xtalkit.training.cartnet_adp import CartNetADPConfig
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise XtalkitError(f"{path}: cannot read settings ({type(exc).__name__})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
+        doc = doc["config"]
+    if not isinstance(doc, dict):
+        raise XtalkitError(f"{path}: settings must be a mapping")
+    known = {f for f in CartNetADPConfig.__dataclass_fields__}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise XtalkitError(f"{path}: unknown settings {', '.join(unknown)}")
+    return doc
+
+
 def run_cartnet_adp(args: argparse.Namespace) -> int:
     """Run ``xtalkit train cartnet-adp``."""
     from xtalkit.training.cartnet_adp import make_config, train
 
-    config = make_config(
-        args.preset,
-        dim=args.dim, num_layers=args.num_layers, num_rbf=args.num_rbf, cutoff=args.cutoff,
-        batch_size=args.batch_size, accumulate=args.accumulate, lr=args.lr, pct_start=args.pct_start,
-        epochs=args.epochs, seed=args.seed, num_workers=args.num_workers, hydrogens=args.hydrogens,
-        envelope=args.envelope, direction=args.direction, temperature=args.temperature, augment=args.augment,
+    names = (
+        "dim", "num_layers", "num_rbf", "cutoff", "batch_size", "accumulate", "lr", "pct_start", "epochs",
+        "seed", "num_workers", "hydrogens", "envelope", "direction", "temperature", "augment",
     )  # fmt: skip
+    flags = {name: getattr(args, name) for name in names}
+    settings = load_settings(args.config) if args.config else {}
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    config = make_config(args.preset, **settings)
     summary = train(
         config,
         args.data,

@@ -322,6 +322,25 @@ class Crystal:
 
         return symmetrize_adps(self)
 
+    def standard_orientation(self) -> np.ndarray:
+        """Rotation R that puts the cell in the CIF convention (a along x, b in the xy plane).
+
+        ``self.rotated(R)`` has the lattice a CIF reader would build from the same
+        cell parameters. Crystals read from CIFs are already in it (R = I).
+
+        Raises:
+            ValueError: for a left-handed lattice (no proper rotation exists).
+        """
+        import gemmi
+
+        if np.linalg.det(self.lattice) <= 0:
+            raise ValueError("left-handed lattice: reorder or negate a lattice vector first")
+        std = np.array(gemmi.UnitCell(*self.cell_parameters).orth.mat).T
+        R = (np.linalg.inv(self.lattice) @ std).T
+        # polish to the nearest rotation (removes rounding in the cell parameters)
+        u, _, vt = np.linalg.svd(R)
+        return u @ vt
+
     def rotated(self, R: np.ndarray) -> Crystal:
         """The same crystal expressed in a rotated Cartesian frame.
 

@@ -130,6 +130,16 @@ def leaking_training_ids(data_dirs: list[Path], tolerance: float = 0.03) -> set[
     return {i for i, g, s in zip(ids, groups, split, strict=True) if s == "train" and g in held}
 
 
+def training_element_counts(dataset: ADPGraphDataset) -> dict[str, int]:
+    """Atoms of each element (key: atomic number as text) in a dataset's structures."""
+    counts: dict[int, int] = {}
+    for s, i in dataset.index:
+        z, n = np.unique(dataset.stores[s][i].numbers, return_counts=True)
+        for a, b in zip(z.tolist(), n.tolist(), strict=True):
+            counts[a] = counts.get(a, 0) + b
+    return {str(k): v for k, v in sorted(counts.items())}
+
+
 def _lightning_module_class():
     import lightning as L
 
@@ -252,6 +262,7 @@ def train(
     if len(train_set) == 0 or len(val_set) == 0:
         raise XtalkitError(f"no training or validation structures in {', '.join(map(str, data_dirs))}")
     temps = train_set.temperatures()
+    element_counts = training_element_counts(train_set)
     t_mean, t_std = (
         float(temps.mean()),
         float(temps.std()) if len(temps) > 1 and temps.std() > 0 else 1.0,
@@ -310,6 +321,8 @@ def train(
         "excluded_as_repeats_of_held_out": len(leaks),
         "temperature_mean": t_mean,
         "temperature_std": t_std,
+        "train_temperature_range": [float(temps.min()), float(temps.max())],
+        "train_element_counts": element_counts,
         "best_val_mae": float(best) if best is not None and math.isfinite(float(best)) else None,
         "epochs_run": int(trainer.current_epoch),
         "train_seconds": seconds,

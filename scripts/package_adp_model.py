@@ -1,0 +1,125 @@
+"""Copy a trained ADP run into the package as a shipped model, with its model card.
+
+Usage::
+
+    python scripts/package_adp_model.py work/runs/noaug --results benchmarks/results/cartnet_adp.json
+
+Writes ``src/xtalkit/pretrained/cartnet_adp.pt`` (the run's model file, metadata
+extended with the test metrics) and ``cartnet_adp.md`` (the card). The card's
+numbers come from the results file, so rerunning the benchmark and this script
+regenerates both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from xtalkit import elements
+from xtalkit.io import atomic_write
+from xtalkit.models.checkpoint import load_model, save_model
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "xtalkit" / "pretrained"
+
+
+def card(meta: dict, results: dict, run_name: str, model) -> str:
+    c = meta["config"]
+    n_params = sum(p.numel() for p in model.parameters())
+    seen = sorted(int(z) for z, n in meta["train_element_counts"].items() if n > 0)
+    lines = [
+        "# cartnet-adp: CartNet for anisotropic displacement parameters",
+        "",
+        "## Model",
+        f"- CartNet (Solé et al., Digital Discovery 4, 694 (2025)), width {c['dim']}, {c['num_layers']} "
+        f"CartLayers, K = {c['num_rbf']} radial basis functions, radius graph {c['cutoff']} Å, Cholesky head; "
+        f"{n_params / 1e6:.2f} M parameters. Hydrogens are graph nodes; only non-H atoms are predicted.",
+        f"- Trained with `xtalkit train cartnet-adp --preset cpu` overrides {_overrides(c)} "
+        f"({meta['epochs_run']} epochs, {meta['train_seconds'] / 60:.0f} min on 2 CPU cores); "
+        f"the epoch with the lowest validation MAE ({meta['best_val_mae']:.2e} Å²) was kept.",
+        f"- SO(3) augmentation: {'on' if c['augment'] else 'off'}. "
+        + (
+            "Without augmentation the network works in the CIF standard frame of each cell (a along x, "
+            "b in the xy plane); `xtalkit adp predict` rotates every input into that frame and the "
+            "prediction back, so predictions rotate exactly with the input."
+            if not c["augment"]
+            else "Predictions are rotated into and out of the CIF standard frame by the predictor."
+        ),
+        "",
+        "## Data",
+        f"- {meta['train_structures']} training structures from the AMCSD minerals shipped in the larixite "
+        "wheel and the 162 experimental COD structures of the project's test data, filtered as in CartNet §3 "
+        "(reports: benchmarks/results/adp_dataset_*.md). Each source has its own grouped train/val/test split "
+        "(repeated structures stay on one side); training structures that repeat a held-out structure of the "
+        f"other source were removed ({meta['excluded_as_repeats_of_held_out']}).",
+        f"- Temperatures {meta['train_temperature_range'][0]:g}-{meta['train_temperature_range'][1]:g} K "
+        f"(training mean {meta['temperature_mean']:.0f} K, s.d. {meta['temperature_std']:.0f} K). Most AMCSD "
+        "entries record no temperature and were given an assumed 293 K (flagged in the data).",
+        f"- Elements seen in training ({len(seen)}): {' '.join(elements.symbol(z) for z in seen)}.",
+        "",
+        "## Test metrics (held-out test splits)",
+        "",
+        "| test split | structures | atoms | MAE (Å²) | S12 (%) | IoU (%) | isotropic baseline MAE / IoU |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for dname, row in results["datasets"].items():
+        r = row[run_name]
+        b = row["isotropic_baseline"]
+        lines.append(
+            f"| {dname} | {row['structures']} | {r['atoms']} | {r['mae']:.2e} | {r['s12']:.2f} | {r['iou']:.1f} | "
+            f"{b['mae']:.2e} / {b['iou']:.1f} |"
+        )
+    lines += [
+        "",
+        "For scale, the paper's CartNet reaches MAE 2.9e-3 Å², S12 0.75 %, IoU 83.5 % on the CSD test split after "
+        "training on 162,000 structures; this model saw about 700.",
+        "",
+        "## Valid domain",
+        "- Ordered crystal structures (occupancy 1, no disorder) of the elements listed above, with "
+        "hydrogen positions present where the real structure has H; temperatures within the training range.",
+        "- Outside it the predictor still answers but warns: partial occupancy or disorder, elements not seen "
+        "in training, temperatures outside the range.",
+        "",
+        "## Known weaknesses",
+        "- Small training set: predictions capture the size of ellipsoids better than their shape and "
+        "orientation (compare S12/IoU with the paper's).",
+        "- AMCSD temperatures are mostly assumed (293 K), so the temperature dependence is learned mainly from "
+        "the COD structures.",
+        "- Molecular crystals are a minority of the training data (the COD set); minerals dominate.",
+        "- Symmetry: predicted tensors are made consistent with the space group by the predictor; the network "
+        "itself is not exactly equivariant (see the rotation check in benchmarks/results/cartnet_adp.md).",
+        "",
+        "## Reproduce",
+        "`python benchmarks/cartnet_adp.py` (datasets, training runs, metrics), then "
+        f"`python scripts/package_adp_model.py work/runs/{run_name} --results benchmarks/results/cartnet_adp.json`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _overrides(c: dict) -> str:
+    from xtalkit.training.cartnet_adp import make_config
+
+    base = make_config("cpu").as_dict()
+    diff = {k: v for k, v in c.items() if base.get(k) != v}
+    return ", ".join(f"{k}={v}" for k, v in diff.items()) or "none"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--name", default=None, help="run name in the results file (default: run directory name)")
+    args = parser.parse_args()
+    model, meta = load_model(args.run / "model.pt")
+    results = json.loads(args.results.read_text())
+    run_name = args.name or args.run.name
+    meta = {**meta, "shipped_as": "cartnet-adp", "test_metrics": {
+        d: {k: row[run_name][k] for k in ("mae", "s12", "iou", "atoms")} for d, row in results["datasets"].items()
+    }}  # fmt: skip
+    save_model(OUT / "cartnet_adp.pt", model, metadata=meta)
+    atomic_write(OUT / "cartnet_adp.md", card(meta, results, run_name, model))
+    print(f"wrote {OUT / 'cartnet_adp.pt'} and {OUT / 'cartnet_adp.md'}")
+
+
+if __name__ == "__main__":
+    main()

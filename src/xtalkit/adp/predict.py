@@ -1,0 +1,211 @@
+"""Predicting ADPs for a crystal with a trained CartNet.
+
+:class:`ADPPredictor` wraps a model file and turns a :class:`Crystal` into a
+crystal whose non-H atoms carry predicted ``U_cart`` (Å²):
+
+* the temperature is the file's unless given explicitly; neither is an error;
+* predictions for symmetry-equivalent atoms are made exactly consistent with
+  the space group (:func:`~xtalkit.crystal.symmetrize.symmetrize_adps`), so
+  the asymmetric unit written to a CIF is well defined;
+* hydrogen atoms keep the displacement parameters of the input when they have
+  one; otherwise they ride on the atom they are bonded to, as SHELXL's AFIX
+  constraints do: ``U_iso(H) = 1.5 U_eq`` of the parent for H on O and on
+  methyl carbons (C carrying three H), ``1.2 U_eq`` otherwise
+  (``hydrogens="riding"`` applies this to every H);
+* structures with partial occupancy or disorder are predicted, with a warning
+  (the model was trained on ordered structures only); elements absent from the
+  training data are predicted with a warning naming the atoms; a temperature
+  outside the training range gives a warning;
+* cells whose graph has more than ``max_edges`` edges are refused with the
+  numbers (memory grows with the edges: about 6 kB per edge at width 128);
+* the structure is first rotated into the CIF standard orientation of its
+  cell (a along x, b in the xy plane: the frame of every training structure)
+  and the predictions are rotated back, so a rigid rotation of the input
+  rotates the output exactly, ``U → R U Rᵀ``, whatever the network learned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from xtalkit.crystal import adp
+from xtalkit.crystal.core import Crystal, Flag
+from xtalkit.data.graphs import collate, crystal_graph
+from xtalkit.elements import symbol
+from xtalkit.errors import CrystalError
+from xtalkit.models.checkpoint import load_model
+from xtalkit.pretrained import DEFAULT_ADP_MODEL, resolve
+
+#: Largest graph (edges) predicted by default.
+MAX_EDGES = 1_500_000
+
+
+@dataclasses.dataclass
+class Prediction:
+    """A predicted crystal with what the predictor noticed.
+
+    Attributes:
+        crystal: the input crystal with predicted U for non-H atoms (H per the riding rule).
+        source: (n,) per atom ``"predicted"``, ``"input"`` (kept) or ``"riding"``.
+        temperature: K used.
+        model: model name or path.
+        warnings: one-line warnings.
+    """
+
+    crystal: Crystal
+    source: np.ndarray
+    temperature: float
+    model: str
+    warnings: list[str]
+
+
+def riding_hydrogens(
+    crystal: Crystal, U: np.ndarray, only_missing: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Isotropic H tensors riding on their parents (see module docstring).
+
+    Args:
+        crystal: the structure.
+        U: (n, 3, 3) tensors with the non-H atoms filled in, Å².
+        only_missing: (n,) H atoms to fill.
+
+    Returns:
+        ``(U, filled)``: updated tensors and a mask of the H atoms that got one.
+    """
+    from xtalkit.geometry.neighbors import radius_graph
+
+    U = U.copy()
+    filled = np.zeros(len(crystal), bool)
+    if not only_missing.any():
+        return U, filled
+    g = radius_graph(crystal, cutoff=1.4)
+    is_h = crystal.is_hydrogen
+    n_h = np.zeros(len(crystal), int)
+    close_h = is_h[g.neighbors] & (g.distances < 1.2)
+    np.add.at(n_h, g.centers[close_h], 1)
+    for h in np.flatnonzero(only_missing & is_h):
+        cand = (g.centers == h) & ~is_h[g.neighbors]
+        if not cand.any():
+            continue
+        parent = int(g.neighbors[cand][np.argmin(g.distances[cand])])
+        if not np.isfinite(U[parent]).all():
+            continue
+        z = crystal.numbers[parent]
+        factor = 1.5 if z == 8 or (z == 6 and n_h[parent] >= 3) else 1.2
+        U[h] = factor * adp.u_equiv(U[parent]) * np.eye(3)
+        filled[h] = True
+    return U, filled
+
+
+class ADPPredictor:
+    """A trained ADP model ready to predict.
+
+    Args:
+        model: shipped model name (see ``xtalkit models list``) or a model-file path.
+        max_edges: refuse graphs larger than this.
+    """
+
+    def __init__(self, model: str = DEFAULT_ADP_MODEL, max_edges: int = MAX_EDGES):
+        path, self.name = resolve(model)
+        self.model, self.metadata = load_model(path)
+        if self.model.head_kind != "cholesky":
+            raise CrystalError(f"{self.name}: not an ADP model (head {self.model.head_kind!r})")
+        self.max_edges = max_edges
+        counts = self.metadata.get("train_element_counts") or {}
+        self.seen = {int(z) for z, n in counts.items() if n > 0}
+        self.t_range = self.metadata.get("train_temperature_range")
+
+    @torch.no_grad()
+    def predict(
+        self,
+        crystal: Crystal,
+        temperature: float | None = None,
+        *,
+        hydrogens: str = "keep",
+        average_rotations: int = 0,
+        symmetrize: bool = True,
+        seed: int = 0,
+    ) -> Prediction:
+        """Predict the ADPs of every non-H atom.
+
+        Args:
+            crystal: the structure (ADPs in it are ignored for non-H atoms).
+            temperature: K; default: the crystal's.
+            hydrogens: ``"keep"`` (input values where present, else riding) or ``"riding"``.
+            average_rotations: K > 0 averages predictions over K random rotations.
+            symmetrize: make the tensors consistent with the crystal's symmetry operations.
+            seed: seed of the rotations.
+
+        Raises:
+            CrystalError: no temperature, or a graph above ``max_edges``.
+        """
+        from xtalkit.adp.evaluate import predict_batch
+
+        where = crystal.source or None
+        T = crystal.temperature if temperature is None else float(temperature)
+        if T is None:
+            raise CrystalError(
+                "no temperature in the file: give one (-T K)", source=where, block=crystal.block
+            )
+        if not 0 < T < 5000:
+            raise CrystalError(f"temperature {T} K is not physical", source=where, block=crystal.block)
+        if hydrogens not in ("keep", "riding"):
+            raise ValueError("hydrogens must be 'keep' or 'riding'")
+        warnings: list[str] = []
+        if Flag.PARTIAL_OCCUPANCY in crystal.flags or Flag.DISORDER in crystal.flags:
+            warnings.append(
+                "partial occupancy or disorder: predicted for the full ordered model, which the model was "
+                "trained on; disordered sites are less reliable"
+            )
+        unseen = sorted({symbol(z) for z in crystal.numbers if self.seen and z not in self.seen and z != 1})
+        for el in unseen:
+            labels = [str(lb) for lb, z in zip(crystal.labels, crystal.symbols, strict=True) if z == el]
+            warnings.append(f"element {el} was not in the training data (atoms {', '.join(labels[:8])})")
+        if self.t_range and not (self.t_range[0] <= T <= self.t_range[1]):
+            warnings.append(
+                f"temperature {T:g} K is outside the training range {self.t_range[0]:g}-{self.t_range[1]:g} K"
+            )
+        Q = crystal.standard_orientation()
+        g = crystal_graph(
+            crystal.numbers,
+            crystal.frac,
+            crystal.lattice @ Q.T,
+            temperature=T,
+            cutoff=self.model.cutoff,
+            hydrogens=self.model.hydrogens,
+            ident=crystal.source,
+        )
+        if len(g["src"]) > self.max_edges:
+            raise CrystalError(
+                f"cell too large: {len(crystal)} atoms give {len(g['src'])} edges at "
+                f"{self.model.cutoff:g} Å, above the limit of {self.max_edges}",
+                source=where,
+                block=crystal.block,
+            )
+        batch = collate([g])
+        gen = torch.Generator().manual_seed(seed)
+        pred = predict_batch(self.model, batch, average_rotations=average_rotations, generator=gen).numpy()
+        pred = Q.T @ pred @ Q  # back to the input's frame
+        U = np.full((len(crystal), 3, 3), np.nan)
+        heavy = np.flatnonzero(~crystal.is_hydrogen)
+        U[heavy] = pred
+        if symmetrize:  # before riding, so that H atoms ride on the symmetrized parents
+            U = crystal.replace(U_cart=U).symmetrized_adps().U_cart
+        types = np.where(crystal.is_hydrogen, "", "Uani").astype("<U4")
+        source = np.where(crystal.is_hydrogen, "", "predicted").astype(object)
+        h_known = crystal.is_hydrogen & crystal.has_adp
+        if hydrogens == "keep":
+            U[h_known] = crystal.U_cart[h_known]
+            types[h_known] = crystal.adp_type[h_known]
+            source[h_known] = "input"
+        missing_h = crystal.is_hydrogen & ~np.isfinite(U).all(axis=(1, 2))
+        U, filled = riding_hydrogens(crystal, U, missing_h)
+        types[filled] = "Uiso"
+        source[filled] = "riding"
+        out = crystal.with_adps(U, types)
+        out.temperature = T
+        out.metadata = {**crystal.metadata, "adp_model": self.name, "adp_temperature": f"{T:g}"}
+        return Prediction(out, source, T, self.name, warnings)

@@ -1,0 +1,380 @@
+"""``xtalkit adp``: predict, check, plot and compute thermal ellipsoids."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from xtalkit.cli.common import FailureReport, expand_inputs, progress
+from xtalkit.crystal import adp as conv
+from xtalkit.crystal.cif import iter_cif, read_crystal, to_cif_string
+from xtalkit.errors import CrystalError, XtalkitError
+from xtalkit.io import atomic_write
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``xtalkit adp``."""
+    p = sub.add_parser("adp", help="thermal ellipsoids: predict, check, plot, compute")
+    acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    pr = acts.add_parser(
+        "predict",
+        help="predict ADPs of every non-H atom",
+        description=(
+            "Predict anisotropic displacement parameters of every non-H atom with a trained CartNet. "
+            "The temperature comes from the file or -T (neither is an error). H atoms keep their input "
+            "values, or ride on their parent atom (1.2 U_eq, 1.5 U_eq for OH and CH3). Files may be "
+            "CIFs or directories; failures are listed at the end."
+        ),
+    )
+    pr.add_argument("files", nargs="*", metavar="IN.cif")
+    pr.add_argument(
+        "--example", nargs="?", const="urea", metavar="NAME", help="predict a shipped example (default urea)"
+    )
+    pr.add_argument("-T", "--temperature", type=float, default=None, help="K (overrides the file's)")
+    pr.add_argument("-o", "--out", default=None, help="output file (one input) or directory")
+    pr.add_argument("--model", default=None, help="shipped model name or model file (default cartnet-adp)")
+    pr.add_argument("--format", choices=["cif", "json", "csv"], default="cif")
+    pr.add_argument(
+        "--symmetry", choices=["original", "P1"], default="original", help="CIF output (default original)"
+    )
+    pr.add_argument("--hydrogens", choices=["keep", "riding"], default="keep")
+    pr.add_argument("--average-rotations", type=int, default=0, metavar="K", help="average over K rotations")
+    pr.add_argument("--plot", action="store_true", help="also write an ORTEP-style PNG next to each output")
+    pr.set_defaults(func=run_predict)
+
+    ck = acts.add_parser(
+        "check",
+        help="flag anomalous ellipsoids in a refinement",
+        description=(
+            "Compare a refinement's ADPs with the model's, atom by atom (MAE, S12, IoU, volume ratio), "
+            "flag atoms whose size or shape is anomalous, non-positive-definite tensors, and bonds that "
+            "fail Hirshfeld's rigid-bond test. Thresholds: xtalkit.adp.check."
+        ),
+    )
+    ck.add_argument("files", nargs="+", metavar="REFINED.cif")
+    ck.add_argument("-T", "--temperature", type=float, default=None)
+    ck.add_argument("--model", default=None)
+    ck.add_argument("--no-model", action="store_true", help="only the model-free checks")
+    ck.add_argument("--hirshfeld-threshold", type=float, default=0.001, help="Å² (default %(default)s)")
+    ck.add_argument("--json", action="store_true")
+    ck.set_defaults(func=run_check)
+
+    pl = acts.add_parser("plot", help="ORTEP-style picture of the ellipsoids (50 % probability)")
+    pl.add_argument("file", metavar="IN.cif")
+    pl.add_argument("-o", "--out", required=True, help="PNG file")
+    pl.add_argument(
+        "--compare", default=None, metavar="OTHER.cif", help="overlay: IN green, OTHER red, IoU labels"
+    )
+    pl.add_argument("--probability", type=float, default=0.5)
+    pl.add_argument("--no-hydrogens", action="store_true")
+    pl.add_argument("--labels", choices=["auto", "labels", "none"], default="auto")
+    pl.add_argument("--view", nargs=2, type=float, default=(20.0, -60.0), metavar=("ELEV", "AZIM"))
+    pl.set_defaults(func=run_plot)
+
+    cp = acts.add_parser(
+        "compute",
+        help="ADPs from harmonic phonons (phonopy + CHGNet), the traditional route",
+        description=(
+            "Harmonic-phonon ADPs (CartNet eqs. 2-3): optional fixed-cell relaxation with CHGNet, "
+            "finite-displacement force constants in a supercell, thermal displacement matrices on a "
+            "q-mesh. Writes one CIF per temperature and reports the time taken."
+        ),
+    )
+    cp.add_argument("file", metavar="IN.cif")
+    cp.add_argument("-T", "--temperatures", type=float, nargs="+", required=True)
+    cp.add_argument("--method", choices=["phonon"], default="phonon")
+    cp.add_argument("-o", "--out", default=".", help="output directory")
+    cp.add_argument("--no-relax", action="store_true", help="keep the file's positions")
+    cp.add_argument(
+        "--supercell", type=int, nargs=3, default=None, help="diagonal supercell (default: edges ≥ 10 Å)"
+    )
+    cp.add_argument(
+        "--mesh", type=int, nargs=3, default=None, help="q-mesh (default: ⌈60 Å / a_i⌉, at least 4)"
+    )
+    cp.add_argument("--max-supercell-atoms", type=int, default=600)
+    cp.set_defaults(func=run_compute)
+
+    ts = acts.add_parser(
+        "temperature-scan",
+        help="predicted mean ellipsoid volume against input temperature, fixed geometry",
+    )
+    ts.add_argument("file", metavar="IN.cif")
+    ts.add_argument("--from", dest="t_from", type=float, default=50.0)
+    ts.add_argument("--to", dest="t_to", type=float, default=400.0)
+    ts.add_argument("--step", type=float, default=25.0)
+    ts.add_argument("-o", "--out", required=True, help="PNG file")
+    ts.add_argument("--model", default=None)
+    ts.add_argument("--json", action="store_true", help="also print the numbers as JSON")
+    ts.set_defaults(func=run_temperature_scan)
+
+
+def _predictor(name: str | None):
+    from xtalkit.adp.predict import ADPPredictor
+    from xtalkit.pretrained import DEFAULT_ADP_MODEL
+
+    return ADPPredictor(name or DEFAULT_ADP_MODEL)
+
+
+def _rows(pred) -> list[dict]:
+    c = pred.crystal
+    U_cif = conv.ucart_to_ucif(c.U_cart, c.lattice)
+    rows = []
+    for i in range(len(c)):
+        finite = np.isfinite(c.U_cart[i]).all()
+        rows.append(
+            {
+                "label": str(c.labels[i]),
+                "element": c.symbols[i],
+                "frac": c.frac[i].tolist(),
+                "cart": c.cart[i].tolist(),
+                "source": str(pred.source[i]) or None,
+                "U_cart": c.U_cart[i].tolist() if finite else None,
+                "U_cif": conv.to_components(U_cif[i]).tolist() if finite else None,
+                "U_eq": float(c.U_eq[i]) if finite else None,
+            }
+        )
+    return rows
+
+
+def _output_path(inp: Path, block: str, out: str | None, n_blocks: int, fmt: str) -> Path:
+    """``OUT`` itself when it names a file, else ``OUT/<stem>[_<block>]_adp.<fmt>`` (OUT default: .)."""
+    name = f"{inp.stem}{'' if n_blocks == 1 else '_' + block}_adp.{fmt}"
+    if out is None:
+        return Path.cwd() / name
+    o = Path(out)
+    if o.suffix.lower() in (".cif", ".json", ".csv"):
+        return o
+    return o / name
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Run ``xtalkit adp predict``."""
+    from xtalkit import examples
+
+    items = list(args.files)
+    if args.example:
+        items.append(str(examples.path(args.example)))
+    if not items:
+        print("xtalkit adp predict: give CIF files or directories, or --example", file=sys.stderr)
+        return 2
+    files, problems = expand_inputs(items)
+    predictor = _predictor(args.model)
+    report = FailureReport(total=len(files) + len(problems))
+    for msg in problems:
+        report.add(msg)
+    jobs = []
+    for path in files:
+        try:
+            results = list(iter_cif(path))
+        except CrystalError as exc:
+            report.add(str(exc))
+            continue
+        for block, result in results:
+            jobs.append((path, block, result, len(results)))
+    single = len(jobs) == 1
+    if not single and args.out and Path(args.out).suffix.lower() in (".cif", ".json", ".csv"):
+        raise XtalkitError(f"-o {args.out}: give a directory when predicting several structures")
+    for path, block, result, n_blocks in progress(jobs, "predict"):
+        if isinstance(result, CrystalError):
+            report.add(str(result))
+            continue
+        try:
+            pred = predictor.predict(
+                result, args.temperature, hydrogens=args.hydrogens, average_rotations=args.average_rotations
+            )
+        except CrystalError as exc:
+            report.add(str(exc))
+            continue
+        for w in pred.warnings:
+            print(f"{path} [block {block}]: warning: {w}", file=sys.stderr)
+        out = _output_path(path, block, args.out, n_blocks if not single else 1, args.format)
+        provenance = (
+            f"ADPs predicted by xtalkit with model {pred.model} at {pred.temperature:g} K\n"
+            f"input: {path} [block {block}]; H atoms: {args.hydrogens}"
+        )
+        if args.format == "cif":
+            text = to_cif_string(pred.crystal, symmetry=args.symmetry, comment=provenance)
+            text = text.replace(
+                "_diffrn_ambient_temperature",
+                f"_xtalkit_adp_model '{pred.model}'\n_xtalkit_adp_temperature {pred.temperature:g}\n"
+                "_diffrn_ambient_temperature",
+                1,
+            )
+            atomic_write(out, text)
+        elif args.format == "json":
+            doc = {"source": str(path), "block": block, "model": pred.model, "temperature": pred.temperature,
+                   "warnings": pred.warnings, "atoms": _rows(pred)}  # fmt: skip
+            atomic_write(out, json.dumps(doc, indent=1))
+        else:
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(["file", "block", "label", "element", "x", "y", "z", "source",
+                        "U11", "U22", "U33", "U12", "U13", "U23", "Ueq"])  # fmt: skip
+            for r in _rows(pred):
+                u = r["U_cif"] or [""] * 6
+                w.writerow([str(path), block, r["label"], r["element"], *(f"{x:.6f}" for x in r["frac"]),
+                            r["source"] or "", *u, r["U_eq"] if r["U_eq"] is not None else ""])  # fmt: skip
+            atomic_write(out, buf.getvalue())
+        print(f"{out}")
+        if args.plot:
+            from xtalkit.adp.plot import plot_ellipsoids
+
+            png = out.with_suffix(".png")
+            plot_ellipsoids(
+                pred.crystal, png, title=f"{pred.crystal.formula}: predicted at {pred.temperature:g} K"
+            )
+            print(f"{png}")
+    report.print("inputs")
+    return report.exit_code
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run ``xtalkit adp check``."""
+    from xtalkit.adp.check import CheckThresholds, check_adps, format_report
+
+    predictor = None if args.no_model else _predictor(args.model)
+    thresholds = CheckThresholds(hirshfeld_threshold=args.hirshfeld_threshold)
+    files, problems = expand_inputs(args.files)
+    report = FailureReport(total=len(files) + len(problems))
+    for msg in problems:
+        report.add(msg)
+    docs = []
+    for path in files:
+        try:
+            results = list(iter_cif(path))
+        except CrystalError as exc:
+            report.add(str(exc))
+            continue
+        for _block, crystal in results:
+            if isinstance(crystal, CrystalError):
+                report.add(str(crystal))
+                continue
+            try:
+                pred = predictor.predict(crystal, args.temperature) if predictor else None
+            except CrystalError as exc:
+                report.add(str(exc))
+                continue
+            rep = check_adps(
+                crystal,
+                pred.crystal if pred else None,
+                thresholds=thresholds,
+                model=pred.model if pred else None,
+                warnings=pred.warnings if pred else [],
+            )
+            if args.json:
+                docs.append(rep.as_dict())
+            else:
+                print(format_report(rep))
+    if args.json:
+        print(json.dumps({"reports": docs, "errors": report.failures}, indent=1))
+    report.print("inputs")
+    return report.exit_code
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """Run ``xtalkit adp plot``."""
+    from xtalkit.adp.plot import plot_ellipsoids
+
+    crystal = read_crystal(args.file)
+    compare = None
+    if args.compare:
+        other = read_crystal(args.compare)
+        compare = match_tensors(crystal, other)
+    path = plot_ellipsoids(
+        crystal,
+        args.out,
+        compare=compare,
+        probability=args.probability,
+        hydrogens=not args.no_hydrogens,
+        labels=args.labels,
+        view=tuple(args.view),
+    )
+    print(path)
+    return 0
+
+
+def match_tensors(crystal, other) -> np.ndarray:
+    """Tensors of ``other`` on the atoms of ``crystal`` (same element within 0.5 Å), rotated into its frame.
+
+    Raises:
+        XtalkitError: if the cells differ or an atom has no partner.
+    """
+    if not np.allclose(crystal.cell_parameters, other.cell_parameters, rtol=0.02, atol=0.5):
+        raise XtalkitError("the two files describe different cells")
+    # express the other's tensors in this crystal's Cartesian frame via the CIF convention
+    U = conv.ucif_to_ucart(conv.ucart_to_ucif(other.U_cart, other.lattice), crystal.lattice)
+    out = np.full((len(crystal), 3, 3), np.nan)
+    for i in range(len(crystal)):
+        d = (other.frac - crystal.frac[i] + 0.5) % 1.0 - 0.5
+        dist = np.linalg.norm(d @ crystal.lattice, axis=1)
+        dist[other.numbers != crystal.numbers[i]] = np.inf
+        j = int(np.argmin(dist))
+        if dist[j] > 0.5:
+            raise XtalkitError(f"atom {crystal.labels[i]} has no partner in the compared file")
+        out[i] = U[j]
+    return out
+
+
+def run_compute(args: argparse.Namespace) -> int:
+    """Run ``xtalkit adp compute``."""
+    from xtalkit.adp.phonon import phonon_adps
+    from xtalkit.crystal.cif import write_cif
+
+    crystal = read_crystal(args.file)
+    res = phonon_adps(
+        crystal,
+        args.temperatures,
+        relax=not args.no_relax,
+        supercell=args.supercell,
+        mesh=args.mesh,
+        max_supercell_atoms=args.max_supercell_atoms,
+    )
+    out = Path(args.out)
+    stem = Path(args.file).stem
+    for k, T in enumerate(res.temperatures):
+        c = res.at(k)
+        path = write_cif(
+            c,
+            out / f"{stem}_phonon_{T:g}K.cif",
+            symmetry="original",
+            comment=(
+                f"harmonic-phonon ADPs at {T:g} K: phonopy + CHGNet, "
+                f"supercell {'x'.join(map(str, res.supercell))}, mesh {'x'.join(map(str, res.mesh))}, "
+                f"positions {'relaxed' if not args.no_relax else 'as given'}"
+            ),
+        )
+        print(f"{path}  mean U_eq {np.nanmean(c.U_eq):.4f} Å²")
+    if res.min_frequency < -0.1:
+        print(f"warning: imaginary modes down to {res.min_frequency:.2f} THz were left out", file=sys.stderr)
+    print(f"{res.n_displacements} displaced supercells, {res.seconds:.1f} s")
+    return 0
+
+
+def run_temperature_scan(args: argparse.Namespace) -> int:
+    """Run ``xtalkit adp temperature-scan``."""
+    from xtalkit.adp.metrics import ellipsoid_volume
+    from xtalkit.adp.temperature import plot_temperature_scan, temperature_scan
+
+    crystal = read_crystal(args.file)
+    predictor = _predictor(args.model)
+    temps = np.arange(args.t_from, args.t_to + 1e-9, args.step)
+    temps, volumes = temperature_scan(predictor, crystal, temps)
+    heavy = ~crystal.is_hydrogen & (crystal.adp_type == "Uani")
+    experimental = None
+    if crystal.temperature is not None and heavy.any() and crystal.adp_positive_definite[heavy].all():
+        experimental = ([crystal.temperature], [float(ellipsoid_volume(crystal.U_cart[heavy]).mean())])
+    path = plot_temperature_scan(
+        temps, volumes, args.out, geometry_temperature=crystal.temperature, experimental=experimental,
+        title=f"{crystal.formula}: predicted mean ellipsoid volume, fixed geometry",
+    )  # fmt: skip
+    print(path)
+    if args.json:
+        print(json.dumps({"temperature_K": temps.tolist(), "mean_volume_A3": volumes.tolist()}))
+    return 0

@@ -1,0 +1,95 @@
+"""adp check (model-free parts), plot, temperature scan, models list."""
+
+import numpy as np
+import pytest
+import torch
+
+from xtalkit import read_crystal
+from xtalkit.adp.check import CheckThresholds, check_adps, format_report, hirshfeld
+from xtalkit.adp.plot import bonds, plot_ellipsoids, probability_scale, whole_molecules
+from xtalkit.cli.main import main
+from xtalkit.crystal import adp
+from xtalkit.examples import path as example_path
+
+
+def test_probability_scale():
+    assert probability_scale(0.5) == pytest.approx(1.5382, abs=1e-4)
+    assert probability_scale(0.9) == pytest.approx(2.5003, abs=1e-4)
+
+
+def test_hirshfeld_by_hand():
+    urea = read_crystal(example_path("urea"))
+    U = np.array([np.diag([0.01, 0.02, 0.03])] * len(urea))
+    c = urea.with_adps(U)
+    # identical tensors: every bond passes with Δ = 0
+    assert all(b.delta < 1e-15 for b in hirshfeld(c))
+    # stretch O along the C=O bond (along z in urea): Δ(C–O) = 0.01 Å² exactly
+    o = np.flatnonzero(c.labels == "O1")
+    U2 = U.copy()
+    U2[o] = np.diag([0.01, 0.02, 0.04])
+    rows = {(b.label_a, b.label_b): b for b in hirshfeld(c.with_adps(U2), threshold=0.001)}
+    co = rows.get(("C1", "O1")) or rows.get(("O1", "C1"))
+    assert co.delta == pytest.approx(0.01, abs=1e-6) and co.flagged
+    assert not any(b.flagged for k, b in rows.items() if "O1" not in k)
+
+
+def test_model_free_check_flags_non_positive_definite():
+    rutile = read_crystal(example_path("rutile"))
+    U = rutile.U_cart.copy()
+    ti = rutile.labels == "Ti1"
+    U[ti] = adp.rotate(np.diag([0.01, 0.01, -0.001]), np.eye(3))
+    bad = rutile.with_adps(U)
+    rep = check_adps(bad, None)
+    flagged = {a.label: a.flags for a in rep.flagged_atoms}
+    assert flagged == {"Ti1": ["non_positive_definite"]}
+    assert "1 flagged atom(s): Ti1" in format_report(rep)
+
+
+def test_model_comparison_flags_size_and_shape_outliers():
+    rutile = read_crystal(example_path("rutile"))
+    # a "prediction" equal to the file except O, whose ellipsoid is 3× along one axis in the file
+    U = rutile.U_cart.copy()
+    o = rutile.labels == "O1"
+    lam, vec = np.linalg.eigh(U[np.flatnonzero(o)[0]])
+    stretched = vec @ np.diag(lam * [1, 1, 3]) @ vec.T
+    file = rutile.with_adps(np.where(o[:, None, None], stretched, U)).symmetrized_adps()
+    rep = check_adps(file, rutile, thresholds=CheckThresholds(shape_iou=70, shape_margin=0))
+    assert {a.label for a in rep.flagged_atoms} == {"O1"}
+
+
+def test_plot_and_compare(tmp_path):
+    urea = read_crystal(example_path("urea"))
+    U = np.full((len(urea), 3, 3), np.nan)
+    U[~urea.is_hydrogen] = np.diag([0.01, 0.015, 0.02])
+    c = urea.with_adps(U)
+    p = plot_ellipsoids(c, tmp_path / "a.png")
+    assert p.stat().st_size > 20_000
+    p2 = plot_ellipsoids(c, tmp_path / "b.png", compare=c.U_cart * 1.2)
+    assert p2.stat().st_size > 20_000
+    # molecules are made whole: urea molecules are trees, so every bond is intact in the placed coordinates
+    pos = whole_molecules(c)
+    lens = [np.linalg.norm(pos[j] - pos[i]) for i, j, _ in bonds(c)]
+    assert len(lens) == 14 and max(lens) < 1.45  # 2 molecules × 7 bonds (C=O, 2 C–N, 4 N–H)
+
+
+def test_plot_command(tmp_path, capsys):
+    out = tmp_path / "r.png"
+    assert main(["adp", "plot", str(example_path("rutile")), "-o", str(out)]) == 0
+    assert out.stat().st_size > 20_000
+    assert main(["adp", "plot", str(example_path("rutile")), "-o", str(tmp_path / "c.png"),
+                 "--compare", str(example_path("rutile"))]) == 0
+
+
+def test_temperature_scan_plot(tmp_path):
+    from xtalkit.adp.temperature import plot_temperature_scan
+
+    p = plot_temperature_scan(np.array([100.0, 200, 300]), np.array([0.01, 0.02, 0.03]), tmp_path / "t.png",
+                              geometry_temperature=150)
+    assert p.stat().st_size > 10_000
+
+
+def test_models_list(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "cartnet-adp" in out or "no models are shipped" in out
+    torch.set_num_threads(2)

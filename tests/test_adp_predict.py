@@ -1,0 +1,116 @@
+"""ADP prediction mechanics with a small untrained model (no shipped weights needed)."""
+
+import json
+
+import gemmi
+import numpy as np
+import pytest
+import torch
+
+from xtalkit import CrystalError, read_crystal
+from xtalkit.adp.predict import ADPPredictor, riding_hydrogens
+from xtalkit.cli.main import main
+from xtalkit.crystal import adp
+from xtalkit.examples import path as example_path
+from xtalkit.models.cartnet import CartNet
+from xtalkit.models.checkpoint import save_model
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    m = CartNet(dim=16, num_layers=1, num_rbf=8, temperature_mean=200, temperature_std=80, initial_uiso=0.0)
+    path = tmp_path_factory.mktemp("m") / "tiny.pt"
+    save_model(path, m, metadata={"task": "adp", "train_element_counts": {"6": 10, "7": 5, "8": 5, "1": 20},
+                                  "train_temperature_range": [90, 300]})
+    return path
+
+
+def test_prediction_is_positive_definite_and_symmetric(model_file):
+    urea = read_crystal(example_path("urea"))
+    pred = ADPPredictor(str(model_file)).predict(urea)
+    c = pred.crystal
+    heavy = ~c.is_hydrogen
+    assert (np.linalg.eigvalsh(c.U_cart[heavy])[:, 0] > 0).all()
+    assert set(pred.source[heavy]) == {"predicted"} and set(pred.source[~heavy]) == {"riding"}
+    assert pred.temperature == 123.0 and pred.warnings == []
+    # symmetry-equivalent atoms carry tensors related by the operations: one value per asymmetric site
+    from xtalkit.crystal.symmetrize import symmetrize_adps
+
+    np.testing.assert_allclose(symmetrize_adps(c).U_cart, c.U_cart, atol=1e-12)
+
+
+def test_riding_convention_by_hand():
+    urea = read_crystal(example_path("urea"))
+    U = np.full((len(urea), 3, 3), np.nan)
+    U[~urea.is_hydrogen] = np.diag([0.01, 0.02, 0.03])  # U_eq 0.02 for every heavy atom
+    out, filled = riding_hydrogens(urea, U, urea.is_hydrogen)
+    assert filled[urea.is_hydrogen].all()
+    # urea's H atoms sit on N (not O, not methyl C): 1.2 U_eq(N)
+    np.testing.assert_allclose(adp.u_equiv(out[urea.is_hydrogen]), 1.2 * 0.02)
+
+
+def test_temperature_rules_and_warnings(model_file):
+    p = ADPPredictor(str(model_file))
+    rutile = read_crystal(example_path("rutile"))
+    no_t = rutile.replace(temperature=None)
+    with pytest.raises(CrystalError, match="no temperature"):
+        p.predict(no_t)
+    pred = p.predict(no_t, 500.0)
+    assert pred.temperature == 500.0
+    assert any("Ti was not in the training data" in w for w in pred.warnings)
+    assert any("outside the training range" in w for w in pred.warnings)
+    with pytest.raises(CrystalError, match="cell too large"):
+        ADPPredictor(str(model_file), max_edges=100).predict(rutile)
+
+
+def test_predict_command_writes_cif_json_csv_and_png(model_file, tmp_path, capsys):
+    out = tmp_path / "urea_pred.cif"
+    assert main(["adp", "predict", "--model", str(model_file), str(example_path("urea")), "-o", str(out), "--plot"]) == 0
+    assert out.is_file() and out.with_suffix(".png").stat().st_size > 10_000
+    back = read_crystal(out)
+    assert back.adp_status == "anisotropic" and back.temperature == 123.0
+    small = gemmi.read_small_structure(str(out))
+    assert len(small.sites) == 5  # asymmetric unit: C, O, N, H1, H2
+    doc = gemmi.cif.read(str(out)).sole_block()
+    assert doc.find_value("_xtalkit_adp_model") is not None
+    # read back identically: our reader and gemmi agree on the aniso values
+    U_cif = adp.ucart_to_ucif(back.U_cart, back.lattice)
+    for site in small.sites:
+        if site.aniso.nonzero():
+            i = list(back.labels).index(site.label)
+            a = site.aniso
+            np.testing.assert_allclose([a.u11, a.u22, a.u33, a.u12, a.u13, a.u23], adp.to_components(U_cif[i]), atol=1e-9)
+    assert (np.linalg.eigvalsh(back.U_cart[back.has_adp])[:, 0] > 0).all()
+    for fmt in ("json", "csv"):
+        f = tmp_path / f"u.{fmt}"
+        assert main(["adp", "predict", "--model", str(model_file), str(example_path("urea")), "-o", str(f),
+                     "--format", fmt]) == 0
+    rows = json.loads((tmp_path / "u.json").read_text())["atoms"]
+    assert len(rows) == 16 and rows[0]["U_cif"] is not None
+    assert (tmp_path / "u.csv").read_text().count("\n") == 17
+
+
+def test_predict_batch_reports_bad_files(model_file, tmp_path, capsys):
+    bad = tmp_path / "bad.cif"
+    bad.write_text("data_bad\n_cell_length_a 5\n")
+    notemp = tmp_path / "notemp.cif"
+    notemp.write_text(example_path("rutile").read_text().replace("_diffrn_ambient_temperature 295", ""))
+    code = main(["adp", "predict", "--model", str(model_file), str(example_path("urea")), str(bad), str(notemp),
+                 "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert (tmp_path / "out" / "urea_adp.cif").is_file()
+    assert "2 of 3 inputs failed" in err and "no temperature in the file" in err and "missing _cell_length_b" in err
+
+
+def test_prediction_rotates_exactly_with_the_input(model_file):
+    from scipy.spatial.transform import Rotation
+
+    urea = read_crystal(example_path("urea"))
+    p = ADPPredictor(str(model_file))
+    R = Rotation.random(random_state=3).as_matrix()
+    a = p.predict(urea).crystal.U_cart
+    b = p.predict(urea.rotated(R)).crystal.U_cart
+    heavy = ~urea.is_hydrogen
+    np.testing.assert_allclose(b[heavy], adp.rotate(a[heavy], R), atol=1e-12)
