@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from xtalkit import read_crystal
-from xtalkit.adp.check import CheckThresholds, check_adps, format_report, hirshfeld
+from xtalkit.adp.check import CheckThresholds, check_adps, format_report, hirshfeld, principal_log_ratios
 from xtalkit.adp.plot import bonds, plot_ellipsoids, probability_scale, whole_molecules
 from xtalkit.cli.main import main
 from xtalkit.crystal import adp
@@ -45,16 +45,43 @@ def test_model_free_check_flags_non_positive_definite():
     assert "1 flagged atom(s): Ti1" in format_report(rep)
 
 
-def test_model_comparison_flags_size_and_shape_outliers():
+def test_principal_log_ratios_by_hand():
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(3, 3))
+    U = A @ A.T + 0.01 * np.eye(3)
+    np.testing.assert_allclose(principal_log_ratios(U, U), 0.0, atol=1e-12)
+    np.testing.assert_allclose(principal_log_ratios(2.0 * U, U), np.log(2.0), atol=1e-12)
+    # a stretch by 3 along one principal axis of the model tensor: ratios (1, 1, 3)
+    lam, vec = np.linalg.eigh(U)
+    np.testing.assert_allclose(
+        principal_log_ratios(vec @ np.diag(lam * [1, 3, 1]) @ vec.T, U), [0, 0, np.log(3)], atol=1e-12
+    )
+    # invariant under a common rotation
+    R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    np.testing.assert_allclose(principal_log_ratios(R @ (2 * U) @ R.T, R @ U @ R.T), np.log(2.0), atol=1e-12)
+
+
+def test_model_comparison_flags_the_stretched_atom_only():
     rutile = read_crystal(example_path("rutile"))
-    # a "prediction" equal to the file except O, whose ellipsoid is 3× along one axis in the file
+    # a "prediction" equal to the file, except O whose file ellipsoid is 3× along its longest axis
     U = rutile.U_cart.copy()
-    o = rutile.labels == "O1"
-    lam, vec = np.linalg.eigh(U[np.flatnonzero(o)[0]])
-    stretched = vec @ np.diag(lam * [1, 1, 3]) @ vec.T
-    file = rutile.with_adps(np.where(o[:, None, None], stretched, U)).symmetrized_adps()
-    rep = check_adps(file, rutile, thresholds=CheckThresholds(shape_iou=70, shape_margin=0))
-    assert {a.label for a in rep.flagged_atoms} == {"O1"}
+    o = np.flatnonzero(rutile.labels == "O1")
+    for i in o:
+        lam, vec = np.linalg.eigh(U[i])
+        U[i] = vec @ np.diag(lam * [1, 1, 3]) @ vec.T
+    file = rutile.with_adps(U)
+    rep = check_adps(file, rutile)
+    rows = {a.label: a for a in rep.atoms}
+    assert rows["O1"].flags == ["anomalous:larger"] and rows["Ti1"].flags == []
+    # the scale m is the other atoms' median (Ti: 0), so the deviation is exactly ln 3
+    assert rows["O1"].deviation == pytest.approx(np.log(3), abs=1e-9)
+    assert rows["Ti1"].deviation == pytest.approx(
+        np.log(3) / 3, abs=1e-9
+    )  # O's mean ln-ratio sets Ti's scale
+    # a uniform rescaling of every ellipsoid (e.g. a wrong temperature) flags nothing
+    assert check_adps(rutile.with_adps(rutile.U_cart * 2.5), rutile).flagged_atoms == []
+    # below the threshold nothing is flagged
+    assert check_adps(file, rutile, thresholds=CheckThresholds(axis_log_tolerance=1.2)).flagged_atoms == []
 
 
 def test_plot_and_compare(tmp_path):
@@ -76,15 +103,31 @@ def test_plot_command(tmp_path, capsys):
     out = tmp_path / "r.png"
     assert main(["adp", "plot", str(example_path("rutile")), "-o", str(out)]) == 0
     assert out.stat().st_size > 20_000
-    assert main(["adp", "plot", str(example_path("rutile")), "-o", str(tmp_path / "c.png"),
-                 "--compare", str(example_path("rutile"))]) == 0
+    assert (
+        main(
+            [
+                "adp",
+                "plot",
+                str(example_path("rutile")),
+                "-o",
+                str(tmp_path / "c.png"),
+                "--compare",
+                str(example_path("rutile")),
+            ]
+        )
+        == 0
+    )
 
 
 def test_temperature_scan_plot(tmp_path):
     from xtalkit.adp.temperature import plot_temperature_scan
 
-    p = plot_temperature_scan(np.array([100.0, 200, 300]), np.array([0.01, 0.02, 0.03]), tmp_path / "t.png",
-                              geometry_temperature=150)
+    p = plot_temperature_scan(
+        np.array([100.0, 200, 300]),
+        np.array([0.01, 0.02, 0.03]),
+        tmp_path / "t.png",
+        geometry_temperature=150,
+    )
     assert p.stat().st_size > 10_000
 
 
