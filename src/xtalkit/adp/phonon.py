@@ -167,7 +167,14 @@ def phonon_adps(
     q = default_mesh(work.lattice) if mesh is None else np.asarray(mesh, int)
     ph.run_mesh(q.tolist(), with_eigenvectors=True, is_mesh_symmetry=False, is_gamma_center=True)
     freqs = ph.mesh.frequencies
-    ph.run_thermal_displacement_matrices(temperatures=temps.tolist(), freq_min=freq_min)
+    try:
+        ph.run_thermal_displacement_matrices(temperatures=temps.tolist(), freq_min=freq_min)
+    except AssertionError:  # phonopy asserts the q-sum is real; soft modes with huge amplitudes break it
+        raise CrystalError(
+            f"phonon displacement matrices are not real (lowest frequency {float(np.min(freqs)):.2f} THz: "
+            "soft or unstable modes in the CHGNet harmonic model)",
+            source=crystal.source,
+        ) from None
     U = np.array(ph.thermal_displacement_matrices.thermal_displacement_matrices)
     return PhononADPs(
         crystal=work,
