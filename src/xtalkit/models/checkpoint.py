@@ -29,8 +29,9 @@ VERSION = 1
 
 def _model_classes() -> dict:
     from xtalkit.models.cartnet import CartNet
+    from xtalkit.models.sitenet import SiteNet
 
-    return {"CartNet": CartNet}
+    return {"CartNet": CartNet, "SiteNet": SiteNet}
 
 
 def _plain(value, where: str):
