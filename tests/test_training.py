@@ -74,18 +74,26 @@ def test_overfit_five_structures_under_two_minutes(small_dataset, tmp_path):
 
 def test_resume_continues_a_run(small_dataset, tmp_path):
     run = tmp_path / "run"
-    train(make_config("cpu", dim=16, num_layers=1, epochs=1), [small_dataset], run, progress=False)
-    first = (run / "metrics.csv").read_text()
+    config = make_config("cpu", dim=16, num_layers=1, epochs=3)
+    first = train(config, [small_dataset], run, progress=False, stop_after_epochs=1)  # an interrupted run
+    assert first["epochs_run"] == 1
     with pytest.raises(Exception, match="already there"):
-        train(make_config("cpu", dim=16, num_layers=1, epochs=1), [small_dataset], run, progress=False)
-    summary = train(
-        make_config("cpu", dim=16, num_layers=1, epochs=3), [small_dataset], run, progress=False, resume=True
-    )
+        train(config, [small_dataset], run, progress=False)
+    with pytest.raises(Exception, match="changed: epochs"):
+        train(
+            make_config("cpu", dim=16, num_layers=1, epochs=5),
+            [small_dataset],
+            run,
+            progress=False,
+            resume=True,
+        )
+    summary = train(config, [small_dataset], run, progress=False, resume=True)
     assert summary["epochs_run"] == 3
-    epochs = {line.split(",")[0] for line in (run / "metrics.csv").read_text().splitlines()[1:]}
-    assert {"0", "1", "2"} <= epochs and first.splitlines()[0] == (
-        run / "metrics.csv"
-    ).read_text().splitlines()[0]
+    rows = (run / "metrics.csv").read_text().splitlines()
+    epochs = [line.split(",")[0] for line in rows[1:]]
+    # the first call's epoch 0 is kept and the resumed call adds epochs 1 and 2 (not 0 again)
+    assert sorted(set(epochs)) == ["0", "1", "2"]
+    assert epochs.count("0") == epochs.count("1") == epochs.count("2")
 
 
 def test_ddp_two_cpu_processes(small_dataset, tmp_path):

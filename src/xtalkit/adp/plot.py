@@ -6,8 +6,8 @@ level. It is drawn with its three principal axes; H atoms are small spheres
 (or their isotropic ellipsoids when known). Bonds join atoms closer than the
 sum of their covalent radii plus 0.45 Å. Molecules are kept whole across the
 cell boundary by placing every bonded neighbour next to its partner;
-extended frameworks are drawn as the atoms of one cell. The unit cell is drawn as a box with the a, b and c axes in red,
-green and blue.
+extended frameworks are drawn as the atoms of one cell. The unit cell is
+drawn as a box with the a, b and c axes in red, green and blue.
 
 Compare mode draws a reference (green) and a second set of tensors (red)
 on the same atoms, labelled with their IoU in %.

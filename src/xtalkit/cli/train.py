@@ -46,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
     c.add_argument("--resume", action="store_true", help="continue the run in --out")
     c.add_argument("--max-time", type=float, default=None, help="minutes of training at most")
+    c.add_argument(
+        "--stop-after", type=int, default=None, metavar="N",
+        help="stop after epoch N (the schedule still spans --epochs); continue later with --resume",
+    )  # fmt: skip
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=run_cartnet_adp)
 
@@ -95,6 +99,7 @@ def run_cartnet_adp(args: argparse.Namespace) -> int:
         resume=args.resume,
         max_time_minutes=args.max_time,
         progress=not args.quiet,
+        stop_after_epochs=args.stop_after,
     )
     if summary:
         print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))

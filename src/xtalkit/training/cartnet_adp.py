@@ -40,6 +40,7 @@ from xtalkit.geometry.rotations import random_rotations
 from xtalkit.io import atomic_write
 from xtalkit.models.cartnet import CartNet
 from xtalkit.models.checkpoint import save_model
+from xtalkit.training.runs import checkpoint_callbacks, merge_metrics, read_metrics
 
 
 @dataclasses.dataclass
@@ -198,6 +199,24 @@ def _lightning_module_class():
     return ADPModule
 
 
+def _stop_after_callback_class():
+    import lightning as L
+
+    class StopAfter(L.Callback):
+        def __init__(self, epochs: int):
+            self.epochs = epochs
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.current_epoch + 1 >= self.epochs:
+                trainer.should_stop = True
+
+    return StopAfter
+
+
+def _stop_after(epochs: int):
+    return _stop_after_callback_class()(epochs)
+
+
 def train(
     config: CartNetADPConfig,
     data_dirs: list[str | os.PathLike],
@@ -210,6 +229,7 @@ def train(
     progress: bool = True,
     limit_train_structures: int | None = None,
     validate_on_train: bool = False,
+    stop_after_epochs: int | None = None,
 ) -> dict:
     """Train CartNet on the train splits of ``data_dirs``; select on their validation splits.
 
@@ -224,12 +244,14 @@ def train(
         progress: show Lightning's progress bar.
         limit_train_structures: use only the first N training structures (tests, overfitting).
         validate_on_train: validate (and select) on the training structures (overfit checks).
+        stop_after_epochs: stop once this many epochs (counted from epoch 0) are done, leaving the run
+            resumable; for training in chunks on time-limited machines. The learning-rate schedule
+            still spans ``config.epochs``.
 
     Returns:
         Summary dict (also stored in ``model.pt``'s metadata).
     """
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     out = Path(out_dir)
@@ -239,6 +261,15 @@ def train(
         raise XtalkitError(f"{out}: nothing to resume (no checkpoints/last.ckpt)")
     if not resume and last.is_file():
         raise XtalkitError(f"{out}: a run is already there; pass --resume or choose another directory")
+    if resume and (out / "config.json").is_file():
+        saved = json.loads((out / "config.json").read_text())["config"]
+        changed = sorted(k for k, v in saved.items() if k != "num_workers" and config.as_dict().get(k) != v)
+        if changed:
+            raise XtalkitError(
+                f"{out}: resume with the run's own settings (changed: {', '.join(changed)}; "
+                "the OneCycle schedule fixes the epochs)"
+            )
+    old_metrics = read_metrics(out / "metrics.csv") if resume else []
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
@@ -281,17 +312,14 @@ def train(
     )
 
     module = _lightning_module_class()(config.as_dict(), t_mean, t_std)
-    ckpt = ModelCheckpoint(
-        dirpath=out / "checkpoints", filename="best", monitor="val_mae", mode="min", save_last=True,
-        enable_version_counter=False,
-    )  # fmt: skip
+    ckpt, latest = checkpoint_callbacks(out / "checkpoints")
     trainer = L.Trainer(
         accelerator="cpu" if not torch.cuda.is_available() else "auto",
         devices=devices,
         strategy=strategy,
         max_epochs=config.epochs,
         accumulate_grad_batches=config.accumulate,
-        callbacks=[ckpt],
+        callbacks=[ckpt, latest] + ([_stop_after(stop_after_epochs)] if stop_after_epochs else []),
         logger=CSVLogger(out, name="", version=""),
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -309,6 +337,8 @@ def train(
     seconds = time.time() - t0
     if trainer.global_rank != 0:
         return {}
+    if old_metrics:
+        merge_metrics(out / "metrics.csv", old_metrics)
     best_path = ckpt.best_model_path or str(last)
     state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
