@@ -29,9 +29,10 @@ VERSION = 1
 
 def _model_classes() -> dict:
     from xtalkit.models.cartnet import CartNet
+    from xtalkit.models.distmat import DistMatNet
     from xtalkit.models.sitenet import SiteNet
 
-    return {"CartNet": CartNet, "SiteNet": SiteNet}
+    return {"CartNet": CartNet, "SiteNet": SiteNet, "DistMatNet": DistMatNet}
 
 
 def _plain(value, where: str):

@@ -324,7 +324,7 @@ def train(
         enable_progress_bar=progress,
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, len(train_loader))),
-        sync_batchnorm=devices > 1,
+        sync_batchnorm=devices > 1 and torch.cuda.is_available(),  # SyncBatchNorm needs CUDA
         max_time={"minutes": max_time_minutes} if max_time_minutes else None,
         default_root_dir=out,
     )

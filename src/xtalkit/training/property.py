@@ -486,7 +486,7 @@ def train(
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, len(train_loader))),
         num_sanity_val_steps=0,
-        sync_batchnorm=devices > 1 and config.model == "cartnet",
+        sync_batchnorm=devices > 1 and config.model == "cartnet" and torch.cuda.is_available(),
         max_time={"minutes": max_time_minutes} if max_time_minutes else None,
         default_root_dir=out,
     )
