@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install xtalkit into ./.venv and run the main job on a shipped example.
 #
-#   ./install.sh            # create .venv, install, run `xtalkit info --example`
+#   ./install.sh            # create .venv, install, predict the ellipsoids of a shipped CIF
 #   PYTHON=python3.12 ./install.sh
 #
 # torch==2.13.0 (CPU) is installed first; every later pip call passes
