@@ -44,7 +44,10 @@ def test_numbers_match_phonopy_run_directly(result):
     from phonopy.structure.atoms import PhonopyAtoms
 
     c = argon()
-    ph = Phonopy(PhonopyAtoms(symbols=["Ar"], cell=c.lattice, scaled_positions=c.frac), supercell_matrix=np.diag(result.supercell))
+    ph = Phonopy(
+        PhonopyAtoms(symbols=["Ar"], cell=c.lattice, scaled_positions=c.frac),
+        supercell_matrix=np.diag(result.supercell),
+    )
     ph.generate_displacements(distance=0.01)
     forces = []
     for s in ph.supercells_with_displacements:
@@ -70,3 +73,21 @@ def test_defaults_and_limits():
         phonon_adps(partial, [300], calculator=lj())
     with pytest.raises(CrystalError, match="above 10"):
         phonon_adps(c, [300], calculator=lj(), max_supercell_atoms=10)
+
+
+def test_conventional_cell_gives_one_tensor_per_atom(result):
+    """A 4-atom conventional fcc cell: four equal isotropic tensors, close to the primitive-cell value."""
+    a = 5.26
+    conv = Crystal(
+        lattice=np.eye(3) * a,
+        numbers=[18] * 4,
+        frac=[[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],
+        source="fcc Ar, conventional",
+    )
+    res = phonon_adps(conv, [300], relax=False, calculator=lj(), supercell=[2, 2, 2], mesh=[4, 4, 4])
+    assert res.U_cart.shape == (1, 4, 3, 3)
+    U = res.U_cart[0]
+    np.testing.assert_allclose(U, np.broadcast_to(U[0], U.shape), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(U[0], np.eye(3) * U[0, 0, 0], atol=1e-10)
+    # same physics as the primitive cell (different supercell and q-sampling: agreement to a few %)
+    assert U[0, 0, 0] == pytest.approx(result.U_cart[2, 0, 0, 0], rel=0.05)

@@ -154,7 +154,7 @@ def phonon_adps(
         BFGS(atoms, logfile=None).run(fmax=fmax, steps=500)
         work = crystal.replace(frac=np.mod(atoms.get_scaled_positions(wrap=True), 1.0))
     unit = PhonopyAtoms(symbols=work.symbols, cell=work.lattice, scaled_positions=work.frac)
-    ph = Phonopy(unit, supercell_matrix=np.diag(sc))
+    ph = Phonopy(unit, supercell_matrix=np.diag(sc), primitive_matrix="P")  # one U per atom of the given cell
     ph.generate_displacements(distance=displacement)
     forces = []
     for s in ph.supercells_with_displacements:
