@@ -95,7 +95,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--preset", default="paper", choices=["paper", "cpu"])
     for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("seed", int), ("dim", int),
                       ("num-layers", int), ("cutoff", float), ("max-atoms", int), ("max-sites", int),
-                      ("num-workers", int)):  # fmt: skip
+                      ("attention-cutoff", float), ("num-workers", int)):  # fmt: skip
         tr.add_argument(f"--{name}", type=typ, default=None)
     tr.add_argument("--loss", choices=["l1", "mse"], default=None)
     tr.add_argument(
@@ -165,12 +165,17 @@ def run_train(args: argparse.Namespace) -> int:
     }  # fmt: skip
     model_only = {
         "cartnet": {"dim": args.dim, "num_layers": args.num_layers, "cutoff": args.cutoff},
-        "sitenet": {"max_atoms": args.max_atoms, "max_sites": args.max_sites},
+        "sitenet": {
+            "max_atoms": args.max_atoms,
+            "max_sites": args.max_sites,
+            "distance_cutoff": args.attention_cutoff,
+        },
     }
     for other, values in model_only.items():
         given = [k for k, v in values.items() if v is not None]
         if other != args.model and given:
-            raise XtalkitError(f"--{given[0].replace('_', '-')} does not apply to {args.model}")
+            flag = {"distance_cutoff": "attention-cutoff"}.get(given[0], given[0].replace("_", "-"))
+            raise XtalkitError(f"--{flag} does not apply to {args.model}")
     overrides.update(model_only[args.model])
     if args.model == "sitenet":
         if overrides.pop("batch_size") is not None:
