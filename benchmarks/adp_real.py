@@ -90,7 +90,7 @@ def main() -> None:
             try:
                 res = phonon_adps(c, [sample.temperature], max_supercell_atoms=args.max_supercell_atoms)
             except (XtalkitError, RuntimeError, ValueError) as exc:
-                failed.append(f"{sample.id}: {exc}")
+                failed.append(str(exc) if str(exc).startswith(sample.id) else f"{sample.id}: {exc}")
                 continue
             n_ph += 1
             times["phonon"].append(res.seconds)

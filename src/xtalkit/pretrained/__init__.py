@@ -27,6 +27,18 @@ def _register() -> None:
             "adp",
             "CartNet (width 128) trained on experimental ADPs of AMCSD minerals and COD crystals",
         ),
+        "formation-energy": (
+            "formation-energy.pt",
+            "formation-energy.md",
+            "property",
+            "formation energy per atom (eV/atom), trained on Materials Project structures (mp.csv.gz)",
+        ),
+        "band-gap": (
+            "band-gap.pt",
+            "band-gap.md",
+            "property",
+            "PBE band gap (eV), trained on Materials Project structures (mp.csv.gz)",
+        ),
     }
     for name, entry in candidates.items():
         if root.joinpath(entry[0]).is_file():
