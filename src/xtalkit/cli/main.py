@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xtalkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from xtalkit.cli import adp, dataset, evaluate, info, models, property, train
+    from xtalkit.cli import adp, csp, dataset, evaluate, info, models, property, train
 
     info.add_parser(sub)
     adp.add_parser(sub)
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     models.add_parser(sub)
     property.add_parser(sub)
+    csp.add_parser(sub)
     return parser
 
 
