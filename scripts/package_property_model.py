@@ -159,7 +159,7 @@ def card(name: str, meta: dict, model, row_key: str | None, row: dict | None, re
         "## Known weaknesses",
         f"- Trained on {sizes['train']} structures for {meta['epochs_run']} epochs"
         + (
-            f": the test MAE is {test_mae / PUBLISHED[task]:.0f}× CartNet's published {PUBLISHED[task]} {units} "
+            f": the test MAE is {test_mae / PUBLISHED[task]:.1f}× CartNet's published {PUBLISHED[task]} {units} "
             "(full data, 500 epochs, random split)"
             if test_mae
             else ""
