@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xtalkit.cli.common import FailureReport, expand_inputs, progress
+from xtalkit.cli.common import progress, read_blocks
 from xtalkit.crystal import adp as conv
-from xtalkit.crystal.cif import iter_cif, read_crystal, to_cif_string
+from xtalkit.crystal.cif import read_crystal, to_cif_string
 from xtalkit.errors import CrystalError, XtalkitError
 from xtalkit.io import atomic_write
 
@@ -164,20 +164,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if not items:
         print("xtalkit adp predict: give CIF files or directories, or --example", file=sys.stderr)
         return 2
-    files, problems = expand_inputs(items)
+    jobs, report = read_blocks(items)
     predictor = _predictor(args.model)
-    report = FailureReport(total=len(files) + len(problems))
-    for msg in problems:
-        report.add(msg)
-    jobs = []
-    for path in files:
-        try:
-            results = list(iter_cif(path))
-        except CrystalError as exc:
-            report.add(str(exc))
-            continue
-        for block, result in results:
-            jobs.append((path, block, result, len(results)))
     single = len(jobs) == 1
     if not single and args.out and Path(args.out).suffix.lower() in (".cif", ".json", ".csv"):
         raise XtalkitError(f"-o {args.out}: give a directory when predicting several structures")
@@ -241,37 +229,28 @@ def run_check(args: argparse.Namespace) -> int:
 
     predictor = None if args.no_model else _predictor(args.model)
     thresholds = CheckThresholds(hirshfeld_threshold=args.hirshfeld_threshold)
-    files, problems = expand_inputs(args.files)
-    report = FailureReport(total=len(files) + len(problems))
-    for msg in problems:
-        report.add(msg)
+    blocks, report = read_blocks(args.files)
     docs = []
-    for path in files:
+    for _path, _block, crystal, _n in blocks:
+        if isinstance(crystal, CrystalError):
+            report.add(str(crystal))
+            continue
         try:
-            results = list(iter_cif(path))
+            pred = predictor.predict(crystal, args.temperature) if predictor else None
         except CrystalError as exc:
             report.add(str(exc))
             continue
-        for _block, crystal in results:
-            if isinstance(crystal, CrystalError):
-                report.add(str(crystal))
-                continue
-            try:
-                pred = predictor.predict(crystal, args.temperature) if predictor else None
-            except CrystalError as exc:
-                report.add(str(exc))
-                continue
-            rep = check_adps(
-                crystal,
-                pred.crystal if pred else None,
-                thresholds=thresholds,
-                model=pred.model if pred else None,
-                warnings=pred.warnings if pred else [],
-            )
-            if args.json:
-                docs.append(rep.as_dict())
-            else:
-                print(format_report(rep))
+        rep = check_adps(
+            crystal,
+            pred.crystal if pred else None,
+            thresholds=thresholds,
+            model=pred.model if pred else None,
+            warnings=pred.warnings if pred else [],
+        )
+        if args.json:
+            docs.append(rep.as_dict())
+        else:
+            print(format_report(rep))
     if args.json:
         print(json.dumps({"reports": docs, "errors": report.failures}, indent=1))
     report.print("inputs")

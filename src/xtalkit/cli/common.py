@@ -60,6 +60,31 @@ class FailureReport:
         return 1 if self.failures else 0
 
 
+def read_blocks(items: Iterable[str]) -> tuple[list[tuple[Path, str, object, int]], FailureReport]:
+    """Every data block of every CIF named or found in ``items``.
+
+    Returns:
+        ``(blocks, report)``: ``(path, block name, Crystal or CrystalError, blocks in the file)`` per
+        block, and a :class:`FailureReport` already holding the bad arguments and unreadable files.
+    """
+    from xtalkit.crystal.cif import iter_cif
+    from xtalkit.errors import CrystalError
+
+    files, problems = expand_inputs(items)
+    report = FailureReport(total=len(files) + len(problems))
+    for msg in problems:
+        report.add(msg)
+    blocks = []
+    for path in files:
+        try:
+            results = list(iter_cif(path))
+        except CrystalError as exc:
+            report.add(str(exc))
+            continue
+        blocks += [(path, block, result, len(results)) for block, result in results]
+    return blocks, report
+
+
 def progress(items: list, desc: str, *, enabled: bool | None = None) -> Iterator:
     """A tqdm progress bar on stderr, shown for more than a few items on a terminal."""
     if enabled is None:
