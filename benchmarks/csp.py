@@ -26,7 +26,8 @@ rates, mean best RMS over matched formulas, mean wall time per formula.
 
 Models: ``--model`` (a ``model.pt`` or run directory of ``xtalkit csp train``)
 and ``--lattice-model``; when not given they are trained into ``--work-dir``
-(full: the ``cpu`` preset on folds 0-6/7 of the conventional-cell dataset,
+(full: the ``cpu`` preset, ``--epochs`` (default 125, the paper's), on folds
+0-6/7 of the conventional-cell dataset,
 lattice model on folds 0-7; ``--quick``: a 2-epoch model on 300 rows). The
 predictions go to ``--work-dir/<method>/`` and are resumed there.
 
@@ -118,7 +119,7 @@ def ensure_models(args, work: Path) -> tuple[Path, Path]:
             rows = np.flatnonzero((df.formula_fold.to_numpy() <= 7) & (df.nsites.to_numpy() <= 12))[:300]
         ds = build_dataset(args.data, cell="conventional", rows=rows, progress=sys.stderr.isatty())
         if not (run / "model.pt").is_file():
-            cfg = make_config("cpu", epochs=2 if args.quick else 125, seed=args.seed)
+            cfg = make_config("cpu", epochs=2 if args.quick else args.epochs, seed=args.seed)
             resume = (run / "checkpoints" / "last.ckpt").is_file()
             train_distmat(cfg, ds, run, resume=resume, progress=sys.stderr.isatty(), evaluate_test=False)
         trees = 30 if args.quick else 100
@@ -238,6 +239,9 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["alphacrystal", "random"])
     ap.add_argument("--model", default=None, help="distance-matrix model (default: train one)")
     ap.add_argument("--lattice-model", default=None)
+    ap.add_argument(
+        "--epochs", type=int, default=125, help="epochs of the distance-matrix model it trains (paper: 125)"
+    )
     ap.add_argument("--workers", type=int, default=1, help="processes over formulas")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     ap.add_argument("--seed", type=int, default=0)

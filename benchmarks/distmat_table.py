@@ -26,7 +26,8 @@ per-structure MSE (Å²), RMSE (Å) and 8 Å distance-map overlap (eq. 4) of the
 bin-centre prediction, averaged over the test structures.
 
 Runs live in ``--work-dir``; a row whose ``model.pt`` exists is read back,
-an interrupted one resumes from its ``last.ckpt``. Results go to
+an interrupted one resumes from its ``last.ckpt``; ``--only`` splits the rows
+over processes that share ``--work-dir``. Results go to
 ``benchmarks/results/distmat_table.{json,md}`` (``--quick``:
 ``benchmarks/results/tmp/distmat_table_quick.{json,md}``). Usage::
 
@@ -189,6 +190,11 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="dataset cache directory")
     ap.add_argument("--work-dir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="output stem (without .json/.md)")
+    ap.add_argument(
+        "--only", type=int, nargs="+", default=None, metavar="ROW",
+        help="train only these table rows (1-8) and write no table; processes sharing --work-dir "
+        "can split the rows, and a final run without --only reads them back and writes the table",
+    )  # fmt: skip
     args = ap.parse_args()
     import torch
 
@@ -217,7 +223,9 @@ def main() -> None:
         f"dataset: {len(ds)} rows, {int(ds.has_target.sum())} with targets ({t_data:.0f} s)", file=sys.stderr
     )
     results = []
-    for spec in ROWS:
+    for number, spec in enumerate(ROWS, start=1):
+        if args.only and number not in args.only:
+            continue
         r = run_row(ds, spec, args, work)
         results.append(r)
         if "error" in r:
@@ -228,6 +236,9 @@ def main() -> None:
             f"overlap {r['overlap']:.4f} ({r['wall_seconds']:.0f} s)",
             file=sys.stderr,
         )
+    if args.only:
+        print(f"trained rows {args.only} into {work}; run without --only for the table", file=sys.stderr)
+        return
     doc = {
         "benchmark": "distmat_table",
         "quick": args.quick,
