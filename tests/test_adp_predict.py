@@ -21,8 +21,15 @@ def model_file(tmp_path_factory):
     torch.manual_seed(0)
     m = CartNet(dim=16, num_layers=1, num_rbf=8, temperature_mean=200, temperature_std=80, initial_uiso=0.0)
     path = tmp_path_factory.mktemp("m") / "tiny.pt"
-    save_model(path, m, metadata={"task": "adp", "train_element_counts": {"6": 10, "7": 5, "8": 5, "1": 20},
-                                  "train_temperature_range": [90, 300]})
+    save_model(
+        path,
+        m,
+        metadata={
+            "task": "adp",
+            "train_element_counts": {"6": 10, "7": 5, "8": 5, "1": 20},
+            "train_temperature_range": [90, 300],
+        },
+    )
     return path
 
 
@@ -66,7 +73,21 @@ def test_temperature_rules_and_warnings(model_file):
 
 def test_predict_command_writes_cif_json_csv_and_png(model_file, tmp_path, capsys):
     out = tmp_path / "urea_pred.cif"
-    assert main(["adp", "predict", "--model", str(model_file), str(example_path("urea")), "-o", str(out), "--plot"]) == 0
+    assert (
+        main(
+            [
+                "adp",
+                "predict",
+                "--model",
+                str(model_file),
+                str(example_path("urea")),
+                "-o",
+                str(out),
+                "--plot",
+            ]
+        )
+        == 0
+    )
     assert out.is_file() and out.with_suffix(".png").stat().st_size > 10_000
     back = read_crystal(out)
     assert back.adp_status == "anisotropic" and back.temperature == 123.0
@@ -80,12 +101,28 @@ def test_predict_command_writes_cif_json_csv_and_png(model_file, tmp_path, capsy
         if site.aniso.nonzero():
             i = list(back.labels).index(site.label)
             a = site.aniso
-            np.testing.assert_allclose([a.u11, a.u22, a.u33, a.u12, a.u13, a.u23], adp.to_components(U_cif[i]), atol=1e-9)
+            np.testing.assert_allclose(
+                [a.u11, a.u22, a.u33, a.u12, a.u13, a.u23], adp.to_components(U_cif[i]), atol=1e-9
+            )
     assert (np.linalg.eigvalsh(back.U_cart[back.has_adp])[:, 0] > 0).all()
     for fmt in ("json", "csv"):
         f = tmp_path / f"u.{fmt}"
-        assert main(["adp", "predict", "--model", str(model_file), str(example_path("urea")), "-o", str(f),
-                     "--format", fmt]) == 0
+        assert (
+            main(
+                [
+                    "adp",
+                    "predict",
+                    "--model",
+                    str(model_file),
+                    str(example_path("urea")),
+                    "-o",
+                    str(f),
+                    "--format",
+                    fmt,
+                ]
+            )
+            == 0
+        )
     rows = json.loads((tmp_path / "u.json").read_text())["atoms"]
     assert len(rows) == 16 and rows[0]["U_cif"] is not None
     assert (tmp_path / "u.csv").read_text().count("\n") == 17
@@ -96,12 +133,27 @@ def test_predict_batch_reports_bad_files(model_file, tmp_path, capsys):
     bad.write_text("data_bad\n_cell_length_a 5\n")
     notemp = tmp_path / "notemp.cif"
     notemp.write_text(example_path("rutile").read_text().replace("_diffrn_ambient_temperature 295", ""))
-    code = main(["adp", "predict", "--model", str(model_file), str(example_path("urea")), str(bad), str(notemp),
-                 "-o", str(tmp_path / "out")])
+    code = main(
+        [
+            "adp",
+            "predict",
+            "--model",
+            str(model_file),
+            str(example_path("urea")),
+            str(bad),
+            str(notemp),
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert (tmp_path / "out" / "urea_adp.cif").is_file()
-    assert "2 of 3 inputs failed" in err and "no temperature in the file" in err and "missing _cell_length_b" in err
+    assert (
+        "2 of 3 inputs failed" in err
+        and "no temperature in the file" in err
+        and "missing _cell_length_b" in err
+    )
 
 
 def test_prediction_rotates_exactly_with_the_input(model_file):
