@@ -67,22 +67,27 @@ def read_blocks(items: Iterable[str]) -> tuple[list[tuple[Path, str, object, int
         ``(blocks, report)``: ``(path, block name, Crystal or CrystalError, blocks in the file)`` per
         block, and a :class:`FailureReport` already holding the bad arguments and unreadable files.
     """
-    from xtalkit.crystal.cif import iter_cif
-    from xtalkit.errors import CrystalError
-
     files, problems = expand_inputs(items)
     report = FailureReport(total=len(files) + len(problems))
     for msg in problems:
         report.add(msg)
     blocks = []
     for path in files:
-        try:
-            results = list(iter_cif(path))
-        except CrystalError as exc:
-            report.add(str(exc))
-            continue
+        results = read_file_blocks(path, report)
         blocks += [(path, block, result, len(results)) for block, result in results]
     return blocks, report
+
+
+def read_file_blocks(path: Path, report: FailureReport) -> list[tuple[str, object]]:
+    """``(block name, Crystal or CrystalError)`` per block of one CIF; unreadable files go to ``report``."""
+    from xtalkit.crystal.cif import iter_cif
+    from xtalkit.errors import CrystalError
+
+    try:
+        return list(iter_cif(path))
+    except CrystalError as exc:
+        report.add(str(exc))
+        return []
 
 
 def progress(items: list, desc: str, *, enabled: bool | None = None) -> Iterator:

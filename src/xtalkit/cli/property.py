@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from xtalkit.cli.common import FailureReport, expand_inputs
+from xtalkit.cli.common import FailureReport, expand_inputs, read_file_blocks
 from xtalkit.errors import CrystalError, XtalkitError
 from xtalkit.io import atomic_write
 
@@ -198,16 +198,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _read_jobs(files: list[Path], report: FailureReport) -> list[tuple[Path, str, object]]:
-    from xtalkit.crystal.cif import iter_cif
-
     jobs = []
     for path in files:
-        try:
-            results = list(iter_cif(path))
-        except CrystalError as exc:
-            report.add(str(exc))
-            continue
-        for block, result in results:
+        for block, result in read_file_blocks(path, report):
             if isinstance(result, CrystalError):
                 report.add(str(result))
             else:
