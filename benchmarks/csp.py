@@ -244,6 +244,9 @@ def main() -> None:
     )
     ap.add_argument("--workers", type=int, default=1, help="processes over formulas")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument(
+        "--group-seconds", type=float, default=120.0, help="generation time per space group (0: no limit)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work-dir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="output stem (without .json/.md)")
@@ -263,6 +266,7 @@ def main() -> None:
         n_space_groups=args.space_groups or (2 if q else 5),
         relax_steps=args.relax_steps or (20 if q else 200),
         population=16 if q else 48, generations=10 if q else 60, seed=args.seed,
+        group_seconds=args.group_seconds,
     ).check()  # fmt: skip
     tmp = REPO / "benchmarks" / "results" / "tmp"
     work = args.work_dir or (tmp / ("csp_quick" if q else "csp"))

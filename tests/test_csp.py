@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 
 import numpy as np
 import pytest
@@ -405,6 +406,15 @@ def test_reconstruction_with_free_lattice():
     a, _, c = best.structure.lattice.abc
     assert a == pytest.approx(4.594, rel=1e-3) and c == pytest.approx(2.959, rel=1e-3)
     assert structure_match(best.structure, s, **STRICT)
+
+
+def test_reconstruction_deadline_stops_after_one_template():
+    # SrTiO3 in Pm-3m has 4 templates; a deadline already past leaves exactly one of them
+    s = srtio3()
+    t = distance_target(s)
+    args = ("SrTiO3", 221, s.lattice.parameters, t.distances, t.encoding.mask)
+    assert len(reconstruct(*args, seed=0)) == 4
+    assert len(reconstruct(*args, seed=0, deadline=time.monotonic() - 1.0)) == 1
 
 
 def test_reconstruction_is_reproducible():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -386,6 +387,23 @@ def test_baseline_same_number_of_candidates(lattice):
     b, used = random_structures("Ti2O4", 136, (4.6, 4.6, 2.96, 90, 90, 90), 3, seed=5)
     assert len(a) == 3 and used >= 3
     np.testing.assert_allclose(a[2][0].frac_coords, b[2][0].frac_coords)  # seeded
+
+
+def test_generation_time_limit_is_reported_and_quota_carried(lattice):
+    # past deadline: one pyxtal draw per call, so the first group yields 1 of its 3 and
+    # the rest moves on (here to the second group, which also stops after one draw)
+    past = time.monotonic() - 1.0
+    got, used = random_structures("Ti2O4", 136, (4.6, 4.6, 2.96, 90, 90, 90), 3, seed=5, deadline=past)
+    assert len(got) == 1 and used == 1
+    cfg = CSPConfig(n_candidates=6, n_space_groups=2, group_seconds=1e-9)
+    plan = plan_space_groups("Na4Cl4", lattice, cfg)
+    records, notes = generate_candidates("Na4Cl4", plan, cfg, "random")
+    first, second = (g["space_group"] for g in plan)
+    assert [r.space_group for r in records] == [first, second, first, second]  # 2 passes × 1 draw
+    assert sum("time limit (1e-09 s) reached" in n for n in notes) == 4
+    assert notes[-1] == "2 of 6 candidates could not be generated"
+    with pytest.raises(XtalkitError, match="time per space group"):
+        CSPConfig(group_seconds=-1).check()
 
 
 # ---------------------------------------------------------------- command line

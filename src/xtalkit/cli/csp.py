@@ -98,6 +98,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--fmax", type=float, default=0.1, help="eV/Å force threshold (default 0.1)")
     pr.add_argument("--population", type=int, default=48, help="GA population (default 48)")
     pr.add_argument("--generations", type=int, default=60, help="GA generations (default 60)")
+    pr.add_argument(
+        "--group-seconds", type=float, default=120.0,
+        help="time limit of candidate generation per space group, s (default 120; 0: none)",
+    )  # fmt: skip
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--require-balanced", action="store_true", help="refuse formulas without charge balance")
     pr.add_argument("--workers", type=int, default=1, help="processes over formulas (default 1)")
@@ -199,6 +203,7 @@ def run_predict(args: argparse.Namespace) -> int:
         top_k=args.top_k, n_candidates=args.candidates, n_space_groups=args.space_groups,
         relax_steps=args.relax_steps, fmax=args.fmax, population=args.population,
         generations=args.generations, require_balanced=args.require_balanced, seed=args.seed,
+        group_seconds=args.group_seconds,
     ).check()  # fmt: skip
     if args.workers < 1 or args.threads < 1:
         raise XtalkitError("--workers and --threads must be at least 1")

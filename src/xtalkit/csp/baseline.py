@@ -18,12 +18,21 @@ to ``attempts_per_candidate × quota`` attempts, and what a group cannot
 produce is carried over to the next group in the ranking (then to the groups
 that did produce, as for the pipeline), so that both methods relax the same
 number of candidates whenever pyxtal can place the atoms at all.
+
+Time limit. A group whose cell pyxtal cannot fill (say two atoms 1.3 Å apart
+along a short c axis) fails every attempt, and each failed attempt costs
+pyxtal's own give-up time (about 12 s on one core): 20 attempts × quota would
+run for half an hour. ``deadline`` (``time.monotonic()`` seconds, set from
+``CSPConfig.group_seconds``) is checked before every attempt after the first,
+so a group stops within one attempt of its budget. Draws stay seeded; only
+*how many* of them are made depends on machine speed when the limit is hit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import time
 import warnings
 import zlib
 
@@ -47,6 +56,7 @@ def random_structures(
     seed: int = 0,
     attempts_per_candidate: int = 20,
     first_attempt: int = 0,
+    deadline: float | None = None,
 ) -> tuple[list[tuple[object, tuple[str, ...]]], int]:
     """Up to ``n`` random symmetric structures of a cell in one space group and a fixed lattice.
 
@@ -58,10 +68,12 @@ def random_structures(
         seed: base seed (module docstring).
         attempts_per_candidate: pyxtal attempts allowed per wanted structure.
         first_attempt: index of the first attempt (continue a sequence of draws).
+        deadline: ``time.monotonic()`` value after which no further attempt starts
+            (the first attempt always runs); None: no time limit.
 
     Returns:
         ``([(pymatgen Structure, wyckoff labels), ...], attempts used)``; fewer than ``n``
-        structures when pyxtal keeps failing.
+        structures when pyxtal keeps failing or the deadline passes.
     """
     from pyxtal import pyxtal
     from pyxtal.lattice import Lattice as PyxtalLattice
@@ -78,6 +90,8 @@ def random_structures(
     attempt = first_attempt
     limit = first_attempt + max(1, attempts_per_candidate) * max(n, 0)
     while len(out) < n and attempt < limit:
+        if deadline is not None and attempt > first_attempt and time.monotonic() >= deadline:
+            break
         state = _random_state(seed, enc.formula, space_group, attempt)
         attempt += 1
         px = pyxtal()

@@ -26,7 +26,10 @@ For every cell formula (the contents of the conventional cell, not reduced;
    GA cannot build passes its quota on to the next group. The lattice may move
    by ± ``length_tolerance`` (relative) and ± ``angle_tolerance`` degrees
    (free angles only) during the GA, since the predicted lattice and distances
-   are not exact.
+   are not exact. Each group's generation has ``group_seconds`` of wall time
+   (checked between GA templates, restarts and random draws; at least one of
+   each runs); a group that runs out passes what it lacks on like a group that
+   cannot build its templates, and the summary's notes say so.
 5. **Relaxation.** Every candidate is relaxed with CHGNet (positions and cell,
    FIRE, at most ``relax_steps`` steps, ``fmax`` eV/Å;
    :func:`~xtalkit.csp.reconstruct.relax`; the paper uses M3GNet). Candidates
@@ -97,6 +100,9 @@ class CSPConfig:
         unique: top-K are distinct structures (StructureMatcher).
         require_balanced: an unbalanced formula is an error instead of a flag.
         attempts_per_candidate: random baseline: pyxtal attempts per wanted structure.
+        group_seconds: wall-time budget of candidate generation in one space group
+            (seconds; 0: no limit). Keeps a group whose cell pyxtal cannot fill from
+            stalling the run; results depend on machine speed only when it is hit.
         seed: base seed.
     """
 
@@ -114,6 +120,7 @@ class CSPConfig:
     unique: bool = True
     require_balanced: bool = False
     attempts_per_candidate: int = 20
+    group_seconds: float = 120.0
     seed: int = 0
 
     def as_dict(self) -> dict:
@@ -130,6 +137,8 @@ class CSPConfig:
             raise XtalkitError("the GA needs a population ≥ 2 and generations ≥ 0")
         if self.length_tolerance < 0 or self.angle_tolerance < 0:
             raise XtalkitError("lattice tolerances must be ≥ 0")
+        if not self.group_seconds >= 0:
+            raise XtalkitError("the time per space group must be ≥ 0 seconds (0: no limit)")
         return self
 
 
@@ -309,13 +318,17 @@ def plan_space_groups(
 
 
 # ------------------------------------------------------------------------------------ generation
-def _ga_candidates(formula, group: dict, want: int, distances, mask, config: CSPConfig, start: int):
-    """Up to ``want`` GA candidates in one group (restarts until the quota is met)."""
+def _ga_candidates(
+    formula, group: dict, want: int, distances, mask, config: CSPConfig, start: int, deadline: float | None
+):
+    """Up to ``want`` GA candidates in one group (restarts until the quota or the deadline is met)."""
     from xtalkit.csp.reconstruct import reconstruct
 
     out = []
     restart = start
     while len(out) < want and restart < start + want:
+        if out and deadline is not None and time.monotonic() >= deadline:
+            break
         rng = np.random.default_rng(formula_seed(config.seed, formula, group["space_group"], restart))
         restart += 1
         cands = reconstruct(
@@ -332,6 +345,7 @@ def _ga_candidates(formula, group: dict, want: int, distances, mask, config: CSP
             length_tolerance=config.length_tolerance,
             angle_tolerance=config.angle_tolerance,
             seed=rng,
+            deadline=deadline,
         )
         if not cands:
             break
@@ -340,7 +354,9 @@ def _ga_candidates(formula, group: dict, want: int, distances, mask, config: CSP
     return out, restart
 
 
-def _random_candidates(formula, group: dict, want: int, config: CSPConfig, start: int):
+def _random_candidates(
+    formula, group: dict, want: int, config: CSPConfig, start: int, deadline: float | None
+):
     from xtalkit.csp.baseline import random_structures
 
     got, used = random_structures(
@@ -351,6 +367,7 @@ def _random_candidates(formula, group: dict, want: int, config: CSPConfig, start
         seed=config.seed,
         attempts_per_candidate=config.attempts_per_candidate,
         first_attempt=start,
+        deadline=deadline,
     )
     return [(s, w, float("nan"), float("nan")) for s, w in got], start + used
 
@@ -375,14 +392,23 @@ def generate_candidates(
         if want <= 0:
             return 0
         g = group["space_group"]
+        t0 = time.monotonic()
+        deadline = t0 + config.group_seconds if config.group_seconds > 0 else None
         try:
             if method == "alphacrystal":
-                got, cursor[g] = _ga_candidates(formula, group, want, distances, mask, config, cursor[g])
+                got, cursor[g] = _ga_candidates(
+                    formula, group, want, distances, mask, config, cursor[g], deadline
+                )
             else:
-                got, cursor[g] = _random_candidates(formula, group, want, config, cursor[g])
+                got, cursor[g] = _random_candidates(formula, group, want, config, cursor[g], deadline)
         except XtalkitError as exc:
             notes.append(f"space group {g}: {exc}")
             return 0
+        if len(got) < want and deadline is not None and time.monotonic() >= deadline:
+            notes.append(
+                f"space group {g}: time limit ({config.group_seconds:g} s) reached after "
+                f"{time.monotonic() - t0:.0f} s with {len(got)} of {want} candidates"
+            )
         for s, w, loss, rmse in got:
             records.append(CandidateRecord(len(records), g, w, s, ga_loss=loss, distance_rmse=rmse))
         produced[g] += len(got)

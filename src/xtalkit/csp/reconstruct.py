@@ -55,6 +55,7 @@ import contextlib
 import dataclasses
 import functools
 import io
+import time
 import warnings
 
 import numpy as np
@@ -392,6 +393,7 @@ def reconstruct(
     polish: bool = True,
     polish_evaluations: int = 300,
     seed: int | np.random.Generator = 0,
+    deadline: float | None = None,
 ) -> list[Candidate]:
     """Structures whose distance matrix matches a target (§2.4), best first.
 
@@ -429,9 +431,12 @@ def reconstruct(
         polish: Refine each template's best genome with Nelder-Mead.
         polish_evaluations: Loss evaluations allowed to the polish.
         seed: Seed or generator for every random choice.
+        deadline: ``time.monotonic()`` value after which no further template is
+            screened or optimized (at least one of each always is); None: no limit.
 
     Returns:
-        Candidates sorted by loss (ties keep template order).
+        Candidates sorted by loss (ties keep template order); fewer than
+        ``max_templates`` when the deadline passed.
 
     Raises:
         XtalkitError: unreadable formula, target size not matching the formula,
@@ -459,8 +464,13 @@ def reconstruct(
         return _profile_loss(D, numbers, target_prof)[0]
 
     # screening: best loss of random genomes per template
+    def late() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
     screened = []
     for k, tpl in enumerate(templates):
+        if screened and late():
+            break
         P = max(1, screen_size) if tpl.n_genes(space) > 0 else 1
         coords, lat = _random_genomes(tpl, space, P, rng)
         screened.append((float(evaluate(tpl, coords, lat).min()), tpl.free.shape[0], k))
@@ -469,6 +479,8 @@ def reconstruct(
 
     candidates = []
     for tpl in chosen:
+        if candidates and late():
+            break
         coords, lat = _genetic_search(
             tpl, space, evaluate, rng,
             population=population, generations=generations, elite=elite, tournament=tournament,
