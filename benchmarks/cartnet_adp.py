@@ -149,8 +149,9 @@ def format_results(results: dict, tta: int) -> str:
             "",
             f"## {dname} test split ({row['structures']} structures, {row[first]['atoms']} atoms)",
             "",
-            "| model | MAE (Å²) | S12 (%) | IoU (%) | volume error (%) |",
-            "|---|---|---|---|---|",
+            "| model | MAE (Å²) | S12 (%) | IoU (%) | volume error (%) | U_eq MAE (Å²) | shape IoU (%) "
+            "| median λmax/λmin |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         entries = [("isotropic_baseline", "isotropic per-element mean (T-binned)")]
         for name, r in results["runs"].items():
@@ -165,8 +166,15 @@ def format_results(results: dict, tta: int) -> str:
                 r = row[key]
                 lines.append(
                     f"| {label} | {r['mae']:.2e} | {r['s12']:.2f} | {r['iou']:.1f} | "
-                    f"{100 * r['volume_relative_error']:.1f} |"
+                    f"{100 * r['volume_relative_error']:.1f} | {r['ueq_mae']:.2e} | {r['shape_iou']:.1f} | "
+                    f"{r['median_anisotropy']:.2f} |"
                 )
+        lines += [
+            "",
+            f"Targets: median λmax/λmin {row['isotropic_baseline']['median_anisotropy_true']:.2f}. Shape IoU "
+            "rescales each prediction to the true U_eq, so it shows orientation and shape alone; an "
+            "isotropic prediction scores there what the isotropic baseline row shows.",
+        ]
         for name in results["runs"]:
             if f"{name}_rotation_check" not in row:
                 continue

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from xtalkit.adp.metrics import ellipsoid_volume, iou, iou_voxel, mae, s12, volume_relative_error
+from xtalkit.adp.metrics import (
+    anisotropy,
+    ellipsoid_volume,
+    iou,
+    iou_voxel,
+    mae,
+    s12,
+    shape_iou,
+    volume_relative_error,
+)
 
 from conftest import random_spd
 
@@ -54,6 +63,22 @@ def test_volume():
     assert volume_relative_error(0.08 * np.eye(3), 0.02 * np.eye(3))[0] == pytest.approx(2**3 - 1)
 
 
+def test_size_and_shape_diagnostics():
+    rng = np.random.default_rng(4)
+    U1, U2 = random_spd(rng, 25), random_spd(rng, 25)
+    R = Rotation.random(25, random_state=rng).as_matrix()
+    # λmax/λmin: hand value, rotation invariant, 1 for spheres
+    D = np.diag([0.01, 0.02, 0.04])
+    np.testing.assert_allclose(anisotropy(R @ D @ R.transpose(0, 2, 1)), 4.0, rtol=1e-10)
+    assert anisotropy(0.03 * np.eye(3))[0] == pytest.approx(1.0)
+    # shape IoU ignores the size of the prediction: c·U against U scores 1, any c
+    np.testing.assert_allclose(shape_iou(7.5 * U1, U1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(shape_iou(0.3 * U2, U1), shape_iou(U2, U1), atol=1e-12)
+    # a sphere of any size scores what the sphere of the true U_eq scores
+    ueq = np.trace(U1, axis1=1, axis2=2) / 3
+    np.testing.assert_allclose(shape_iou(np.eye(3) * 0.5, U1), iou(ueq[:, None, None] * np.eye(3), U1))
+
+
 def test_fast_iou_agrees_with_voxel_reference():
     import sys
     from pathlib import Path
@@ -66,7 +91,7 @@ def test_fast_iou_agrees_with_voxel_reference():
     assert d.mean() < 0.2 and d.max() < 1.0
 
 
-@pytest.mark.parametrize("metric", [s12, iou, iou_voxel, ellipsoid_volume])
+@pytest.mark.parametrize("metric", [s12, iou, iou_voxel, shape_iou, ellipsoid_volume])
 def test_invalid_tensors_raise(metric):
     bad = np.diag([0.01, 0.02, -0.001])
     args = (bad,) if metric is ellipsoid_volume else (bad, np.eye(3) * 0.01)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from xtalkit.adp import metrics
+from xtalkit.crystal.adp import u_equiv
 from xtalkit.data.graphs import GraphBatch, collate
 from xtalkit.geometry.rotations import random_rotations
 
@@ -94,7 +95,15 @@ def score(
     ids=None,
     per_structure=False,
 ) -> dict:
-    """Atom-weighted metrics of predicted against true tensors (both (M, 3, 3), Å²)."""
+    """Atom-weighted metrics of predicted against true tensors (both (M, 3, 3), Å²).
+
+    Returns:
+        ``mae`` (Å²), ``s12`` (%), ``iou`` (%), ``volume_relative_error`` (fraction);
+        diagnostics of size against shape: ``ueq_mae`` (Å², error of U_eq = tr U/3),
+        ``shape_iou`` (%, :func:`~xtalkit.adp.metrics.shape_iou`), the medians of
+        λmax/λmin of predictions and targets; ``atoms``, ``structures``, and with
+        ``per_structure`` the per-structure MAE and IoU.
+    """
     mae = metrics.mae(pred, true)
     iou = metrics.iou(pred, true)
     out = {
@@ -104,6 +113,11 @@ def score(
         "s12": float(metrics.s12(pred, true).mean()),
         "iou": float(100 * iou.mean()),
         "volume_relative_error": float(metrics.volume_relative_error(pred, true).mean()),
+        # size against shape (metrics module docstring)
+        "ueq_mae": float(np.abs(u_equiv(pred) - u_equiv(true)).mean()),
+        "shape_iou": float(100 * metrics.shape_iou(pred, true).mean()),
+        "median_anisotropy": float(np.median(metrics.anisotropy(pred))),
+        "median_anisotropy_true": float(np.median(metrics.anisotropy(true))),
     }
     if per_structure and owner is not None:
         out["per_structure"] = {

@@ -21,6 +21,11 @@ input raises ``ValueError``: a metric never returns a sentinel value.
 * :func:`ellipsoid_volume` and :func:`volume_relative_error` — the volume
   ``(4/3) π sqrt(det U)`` of the ellipsoid ``xᵀ U⁻¹ x ≤ 1`` (semi-axes are the
   r.m.s. displacements along the principal axes), Å³.
+* :func:`anisotropy` and :func:`shape_iou` — diagnostics that split an error
+  into size and shape: the eigenvalue ratio ``λmax/λmin`` (1 for a sphere),
+  and the IoU after the prediction is rescaled to the true ``U_eq`` (the IoU
+  that size errors cannot explain; an isotropic prediction gets exactly what
+  the sphere of the true ``U_eq`` gets).
 
 The IoU is invariant under any common linear map of the two ellipsoids, so
 it does not depend on the ellipsoid scale (the 50 % probability surface of
@@ -95,6 +100,23 @@ def volume_relative_error(U_pred: np.ndarray, U_true: np.ndarray) -> np.ndarray:
     a, b = _pair(U_pred, U_true)
     vp, vt = ellipsoid_volume(a), ellipsoid_volume(b)
     return np.abs(vp - vt) / vt
+
+
+def anisotropy(U: np.ndarray) -> np.ndarray:
+    """Eigenvalue ratio ``λmax/λmin`` of each tensor (dimensionless, ≥ 1); shape (n,)."""
+    a = _as_stack(U, "U")
+    lam = _check_pd(a, "U")
+    return lam[:, -1] / lam[:, 0]
+
+
+def shape_iou(U_pred: np.ndarray, U_true: np.ndarray) -> np.ndarray:
+    """:func:`iou` of ``U_pred · U_eq(true)/U_eq(pred)`` and ``U_true``; shape (n,), in [0, 1].
+
+    Invariant to the scale of ``U_pred``, so it measures orientation and shape only.
+    """
+    a, b = _pair(U_pred, U_true)
+    scale = np.trace(b, axis1=1, axis2=2) / np.trace(a, axis1=1, axis2=2)
+    return iou(a * scale[:, None, None], b)
 
 
 _VOXEL_CACHE: dict[int, np.ndarray] = {}
