@@ -69,6 +69,13 @@ def card(meta: dict, results: dict, run_name: str, model) -> str:
             f"| {dname} | {row['structures']} | {r['atoms']} | {r['mae']:.2e} | {r['s12']:.2f} | {r['iou']:.1f} | "
             f"{b['mae']:.2e} / {b['iou']:.1f} |"
         )
+    first = next(iter(results["datasets"].values()))
+    ratio = first[run_name].get("median_anisotropy")
+    shape = ", ".join(
+        f"{d} {row[run_name]['shape_iou']:.1f} % / {row['isotropic_baseline']['shape_iou']:.1f} %"
+        for d, row in results["datasets"].items()
+        if "shape_iou" in row[run_name]
+    )
     lines += [
         "",
         "For scale, the paper's CartNet reaches MAE 2.9e-3 Å², S12 0.75 %, IoU 83.5 % on the CSD test split after "
@@ -81,11 +88,21 @@ def card(meta: dict, results: dict, run_name: str, model) -> str:
         "in training, temperatures outside the range.",
         "",
         "## Known weaknesses",
-        "- Small training set: predictions capture the size of ellipsoids better than their shape and "
-        "orientation (compare S12/IoU with the paper's). Trained with SO(3) augmentation on ~700 structures, "
-        "the network predicts nearly isotropic ellipsoids (median largest/smallest eigenvalue ratio about 1.0 "
-        "against 1.9 in the data); its ablation without direction vectors is as accurate on the AMCSD test "
-        "split and 2.7 IoU points worse on COD (benchmarks/results/cartnet_adp.md).",
+        "- Small training set: predictions capture the size of ellipsoids, not their shape and orientation. "
+        "Trained on ~700 structures, the network predicts nearly isotropic ellipsoids"
+        + (
+            f" (median largest/smallest eigenvalue ratio {ratio:.2f} on the {next(iter(results['datasets']))} "
+            "test split, 1.9-2.2 in the data)"
+            if ratio is not None
+            else ""
+        )
+        + (
+            f"; shape IoU of the prediction rescaled to the true U_eq / of a sphere of that size: {shape}"
+            if shape
+            else ""
+        )
+        + ". Its ablation without direction vectors is about as accurate (benchmarks/results/cartnet_adp.md, "
+        "README).",
         "- AMCSD temperatures are mostly assumed (293 K), so the temperature dependence is learned mainly from "
         "the COD structures.",
         "- Molecular crystals are a minority of the training data (the COD set); minerals dominate.",
