@@ -43,13 +43,29 @@ POWERS = (0, 2)
 EPSILONS = (0.3, 1.0, 2.0, 3.0, 5.0, 10.0)
 
 
-def bond_tensors(dataset, shell: float, power: float) -> tuple[list[np.ndarray], np.ndarray]:
-    """Normalized K of every scored atom (one (M, 3, 3) array per structure) and the targets."""
-    Ks, targets = [], []
+def neighbour_edges(dataset) -> list[tuple]:
+    """Per structure ``(n atoms, vec (E, 3) Å, dist (E,) Å, centre (E,), scored (n,), U (M, 3, 3) Å²)``."""
+    out = []
     for k in range(len(dataset)):
         b = collate([dataset[k]])
-        n = b.z.numel()
-        vec, dist, dst = b.vec.double().numpy(), b.dist.double().numpy(), b.dst.numpy()
+        target = b.target[b.scored].double().numpy()
+        out.append(
+            (
+                b.z.numel(),
+                b.vec.double().numpy(),
+                b.dist.double().numpy(),
+                b.dst.numpy(),
+                b.scored.numpy(),
+                target,
+            )
+        )
+    return out
+
+
+def bond_tensors(edges: list[tuple], shell: float, power: float) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 3, 3) normalized K of every scored atom and the (M, 3, 3) targets."""
+    Ks, targets = [], []
+    for n, vec, dist, dst, scored, target in edges:
         nearest = np.full(n, np.inf)
         np.minimum.at(nearest, dst, dist)
         keep = dist < shell * nearest[dst]
@@ -57,10 +73,9 @@ def bond_tensors(dataset, shell: float, power: float) -> tuple[list[np.ndarray],
         K = np.zeros((n, 3, 3))
         np.add.at(K, dst[keep], dist[keep, None, None] ** -power * u[:, :, None] * u[:, None, :])
         K /= np.trace(K, axis1=1, axis2=2)[:, None, None]
-        scored = b.scored.numpy()
         Ks.append(K[scored])
-        targets.append(b.target[b.scored].double().numpy())
-    return Ks, np.concatenate(targets)
+        targets.append(target)
+    return np.concatenate(Ks), np.concatenate(targets)
 
 
 def guess(K: np.ndarray, eps: float, U_true: np.ndarray) -> np.ndarray:
@@ -80,11 +95,12 @@ def main() -> None:
         for name in names
         for split in ("val", "test")
     }
-    feats = {}
-    for shell, power in itertools.product(SHELLS, POWERS):
-        for key, ds in data.items():
-            Ks, U = bond_tensors(ds, shell, power)
-            feats[(shell, power, *key)] = (np.concatenate(Ks), U)
+    edges = {key: neighbour_edges(ds) for key, ds in data.items()}  # graphs built once
+    feats = {
+        (shell, power, *key): bond_tensors(e, shell, power)
+        for shell, power in itertools.product(SHELLS, POWERS)
+        for key, e in edges.items()
+    }
 
     def val_score(shell, power, eps) -> float:
         parts = [feats[(shell, power, name, "val")] for name in names]
