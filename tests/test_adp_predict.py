@@ -71,23 +71,14 @@ def test_temperature_rules_and_warnings(model_file):
         ADPPredictor(str(model_file), max_edges=100).predict(rutile)
 
 
+def adp_predict(model_file, *args) -> int:
+    """``xtalkit adp predict --model MODEL ARGS…``: the exit code."""
+    return main(["adp", "predict", "--model", str(model_file), *map(str, args)])
+
+
 def test_predict_command_writes_cif_json_csv_and_png(model_file, tmp_path, capsys):
     out = tmp_path / "urea_pred.cif"
-    assert (
-        main(
-            [
-                "adp",
-                "predict",
-                "--model",
-                str(model_file),
-                str(example_path("urea")),
-                "-o",
-                str(out),
-                "--plot",
-            ]
-        )
-        == 0
-    )
+    assert adp_predict(model_file, example_path("urea"), "-o", out, "--plot") == 0
     assert out.is_file() and out.with_suffix(".png").stat().st_size > 10_000
     back = read_crystal(out)
     assert back.adp_status == "anisotropic" and back.temperature == 123.0
@@ -107,22 +98,7 @@ def test_predict_command_writes_cif_json_csv_and_png(model_file, tmp_path, capsy
     assert (np.linalg.eigvalsh(back.U_cart[back.has_adp])[:, 0] > 0).all()
     for fmt in ("json", "csv"):
         f = tmp_path / f"u.{fmt}"
-        assert (
-            main(
-                [
-                    "adp",
-                    "predict",
-                    "--model",
-                    str(model_file),
-                    str(example_path("urea")),
-                    "-o",
-                    str(f),
-                    "--format",
-                    fmt,
-                ]
-            )
-            == 0
-        )
+        assert adp_predict(model_file, example_path("urea"), "-o", f, "--format", fmt) == 0
     rows = json.loads((tmp_path / "u.json").read_text())["atoms"]
     assert len(rows) == 16 and rows[0]["U_cif"] is not None
     assert (tmp_path / "u.csv").read_text().count("\n") == 17
@@ -133,19 +109,7 @@ def test_predict_batch_reports_bad_files(model_file, tmp_path, capsys):
     bad.write_text("data_bad\n_cell_length_a 5\n")
     notemp = tmp_path / "notemp.cif"
     notemp.write_text(example_path("rutile").read_text().replace("_diffrn_ambient_temperature 295", ""))
-    code = main(
-        [
-            "adp",
-            "predict",
-            "--model",
-            str(model_file),
-            str(example_path("urea")),
-            str(bad),
-            str(notemp),
-            "-o",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = adp_predict(model_file, example_path("urea"), bad, notemp, "-o", tmp_path / "out")
     err = capsys.readouterr().err
     assert code == 1
     assert (tmp_path / "out" / "urea_adp.cif").is_file()
