@@ -100,3 +100,35 @@ def test_invalid_tensors_raise(metric):
     nan = np.full((3, 3), np.nan)
     with pytest.raises(ValueError, match="NaN"):
         metric(*((nan,) if metric is ellipsoid_volume else (nan, np.eye(3))))
+
+
+def test_ueq_ratio_and_rigid_bond_delta_by_hand():
+    from xtalkit.adp.metrics import rigid_bond_delta, ueq_ratio
+
+    rng = np.random.default_rng(5)
+    U = random_spd(rng, 20)
+    np.testing.assert_allclose(ueq_ratio(2 * U, U), 2.0)
+    v = rng.normal(size=(20, 3))
+    np.testing.assert_allclose(rigid_bond_delta(U, U, v), 0.0, atol=1e-15)
+    a = np.diag([0.02, 0.01, 0.01])
+    b = 0.01 * np.eye(3)
+    # along x the first atom moves 0.01 Å² more; along y and z the two agree
+    np.testing.assert_allclose(rigid_bond_delta(a, b, np.array([[3.0, 0, 0]])), [0.01])
+    np.testing.assert_allclose(rigid_bond_delta(a, b, np.array([[0, 1.5, 0]])), [0.0], atol=1e-15)
+    # at 45° in the xy plane: ½(0.02 + 0.01) − 0.01
+    np.testing.assert_allclose(rigid_bond_delta(a, b, np.array([[1.0, 1.0, 0]])), [0.005])
+    with pytest.raises(ValueError, match="zero length"):
+        rigid_bond_delta(a, b, np.zeros((1, 3)))
+
+
+def test_ueq_ratio_by_temperature_thirds():
+    from xtalkit.adp.evaluate import ueq_ratio_by_temperature
+
+    true = random_spd(np.random.default_rng(6), 12)
+    owner = np.repeat(np.arange(6), 2)  # six structures of two atoms
+    temps = np.array([300.0, 100.0, 200.0, 110.0, 290.0, 210.0])
+    factor = np.array([1.3, 0.9, 1.0, 0.9, 1.3, 1.0])  # by structure: cold 0.9, middle 1.0, hot 1.3
+    bins = ueq_ratio_by_temperature(true * factor[owner][:, None, None], true, owner, temps)
+    assert [b["structures"] for b in bins] == [2, 2, 2]
+    assert [(b["t_min"], b["t_max"]) for b in bins] == [(100, 110), (200, 210), (290, 300)]
+    np.testing.assert_allclose([b["median_ueq_ratio"] for b in bins], [0.9, 1.0, 1.3])

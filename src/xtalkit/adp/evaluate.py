@@ -78,14 +78,40 @@ def evaluate(
     """
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    preds, trues, owners, ids = [], [], [], []
+    preds, trues, owners, ids, temps, pairs, vecs = [], [], [], [], [], [], []
+    done = 0
     for batch in _batches(dataset, batch_size):
         p = predict_batch(model, batch, average_rotations=average_rotations, generator=gen)
         preds.append(p.numpy())
         trues.append(batch.target[batch.scored].double().numpy())
         owners.append(batch.batch[batch.scored].numpy() + len(ids))
+        temps.append(batch.temperature.double().numpy())
+        pair, vec = bonded_scored_pairs(batch)
+        pairs.append(pair + done)
+        vecs.append(vec)
+        done += len(p)
         ids += batch.ids
-    return score(np.concatenate(preds), np.concatenate(trues), np.concatenate(owners), ids, per_structure)
+    return score(
+        np.concatenate(preds), np.concatenate(trues), np.concatenate(owners), ids, per_structure,
+        temperatures=np.concatenate(temps), bonds=(np.concatenate(pairs), np.concatenate(vecs)),
+    )  # fmt: skip
+
+
+def bonded_scored_pairs(batch: GraphBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Covalently bonded pairs of scored atoms of a batch, each once.
+
+    Returns:
+        ``(pairs, vectors)``: (P, 2) rows into the batch's scored atoms (the order of
+        ``model(batch)``) and (P, 3) vectors between them, Å.
+    """
+    from xtalkit.geometry.molecules import bonded_edges
+
+    src, dst = batch.src.numpy(), batch.dst.numpy()
+    scored = batch.scored.numpy()
+    ok = bonded_edges(batch.z.numpy(), dst, src, batch.dist.double().numpy()) & scored[src] & scored[dst]
+    ok &= src > dst  # the graph holds both directions
+    row = np.cumsum(scored) - 1
+    return np.stack([row[dst[ok]], row[src[ok]]], 1), batch.vec.double().numpy()[ok]
 
 
 def score(
@@ -94,8 +120,22 @@ def score(
     owner: np.ndarray | None = None,
     ids=None,
     per_structure=False,
+    *,
+    temperatures: np.ndarray | None = None,
+    bonds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """Atom-weighted metrics of predicted against true tensors (both (M, 3, 3), Å²).
+
+    Args:
+        pred: (M, 3, 3) predictions, Å².
+        true: (M, 3, 3) targets, Å².
+        owner: (M,) structure of each atom (index into ``ids``).
+        ids: structure ids.
+        per_structure: also return per-structure MAE and IoU.
+        temperatures: (S,) K, one per structure: adds the median U_eq ratio in each
+            temperature third of the structures (``ueq_ratio_by_temperature``).
+        bonds: ``(pairs (P, 2), vectors (P, 3))`` of bonded atoms: adds the median Hirshfeld
+            rigid-bond Δ of predictions and targets (``rigid_bond_delta``, ``..._true``), Å².
 
     Returns:
         ``mae`` (Å²), ``s12`` (%), ``iou`` (%), ``volume_relative_error`` (fraction);
@@ -118,7 +158,15 @@ def score(
         "shape_iou": float(100 * metrics.shape_iou(pred, true).mean()),
         "median_anisotropy": float(np.median(metrics.anisotropy(pred))),
         "median_anisotropy_true": float(np.median(metrics.anisotropy(true))),
+        "median_ueq_ratio": float(np.median(metrics.ueq_ratio(pred, true))),
     }
+    if temperatures is not None and owner is not None:
+        out["ueq_ratio_by_temperature"] = ueq_ratio_by_temperature(pred, true, owner, temperatures)
+    if bonds is not None and len(bonds[0]):
+        i, j = bonds[0][:, 0], bonds[0][:, 1]
+        out["rigid_bond_delta"] = float(np.median(metrics.rigid_bond_delta(pred[i], pred[j], bonds[1])))
+        out["rigid_bond_delta_true"] = float(np.median(metrics.rigid_bond_delta(true[i], true[j], bonds[1])))
+        out["bonds"] = len(i)
     if per_structure and owner is not None:
         out["per_structure"] = {
             ident: {
@@ -128,6 +176,43 @@ def score(
             for k, ident in enumerate(ids)
             if (owner == k).any()
         }
+    return out
+
+
+def ueq_ratio_by_temperature(
+    pred: np.ndarray, true: np.ndarray, owner: np.ndarray, temperatures: np.ndarray
+) -> list[dict]:
+    """Median predicted/true U_eq in each temperature third of the structures.
+
+    Structures are sorted by temperature and cut into three groups of (nearly)
+    equal count; each atom belongs to its structure's group.
+
+    Args:
+        pred: (M, 3, 3) Å².
+        true: (M, 3, 3) Å².
+        owner: (M,) structure of each atom.
+        temperatures: (S,) K per structure.
+
+    Returns:
+        One dict per non-empty third: ``t_min``, ``t_max`` (K), ``structures``, ``atoms``,
+        ``median_ueq_ratio``.
+    """
+    ratio = metrics.ueq_ratio(pred, true)
+    temperatures = np.asarray(temperatures, float)
+    order = np.argsort(temperatures, kind="stable")
+    third = np.empty(len(order), int)
+    third[order] = np.arange(len(order)) * 3 // max(len(order), 1)
+    out = []
+    for k in range(3):
+        members = np.flatnonzero(third == k)
+        sel = np.isin(owner, members)
+        if not sel.any():
+            continue
+        t = temperatures[members]
+        out.append(
+            {"t_min": float(t.min()), "t_max": float(t.max()), "structures": len(members),
+             "atoms": int(sel.sum()), "median_ueq_ratio": float(np.median(ratio[sel]))}
+        )  # fmt: skip
     return out
 
 

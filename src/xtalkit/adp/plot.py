@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +24,8 @@ import numpy as np
 from xtalkit.crystal.core import Crystal
 from xtalkit.elements import color as element_color
 from xtalkit.elements import covalent_radius
+from xtalkit.geometry.molecules import BOND_TOLERANCE, bonded_edges, find_molecules
 from xtalkit.io import atomic_write
-
-BOND_TOLERANCE = 0.45  # Å added to the sum of covalent radii
 
 
 def probability_scale(p: float = 0.5) -> float:
@@ -39,14 +37,17 @@ def probability_scale(p: float = 0.5) -> float:
     return float(np.sqrt(chi2.ppf(p, 3)))
 
 
-def bonds(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> list[tuple[int, int, np.ndarray]]:
-    """Bonded pairs ``(i, j, shift)`` with i < j or (i == j and shift > 0), d ≤ r_i + r_j + tolerance."""
+def _bond_graph(crystal: Crystal, tolerance: float):
     from xtalkit.geometry.neighbors import radius_graph
 
-    r = covalent_radius(crystal.numbers)
-    cutoff = 2 * float(r.max()) + tolerance
-    g = radius_graph(crystal, cutoff=cutoff)
-    ok = (g.distances <= r[g.centers] + r[g.neighbors] + tolerance) & (g.distances > 0.4)
+    cutoff = 2 * float(covalent_radius(crystal.numbers).max()) + tolerance
+    return radius_graph(crystal, cutoff=cutoff)
+
+
+def bonds(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> list[tuple[int, int, np.ndarray]]:
+    """Bonded pairs ``(i, j, shift)`` with i < j or (i == j and shift > 0), d ≤ r_i + r_j + tolerance."""
+    g = _bond_graph(crystal, tolerance)
+    ok = bonded_edges(crystal.numbers, g.centers, g.neighbors, g.distances, tolerance)
     out = []
     for i, j, s in zip(g.centers[ok], g.neighbors[ok], g.shifts[ok], strict=True):
         if i < j or (i == j and tuple(s) > (0, 0, 0)):
@@ -54,40 +55,17 @@ def bonds(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> list[tuple[int
     return out
 
 
-def whole_molecules(crystal: Crystal, bond_list=None) -> np.ndarray:
+def whole_molecules(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> np.ndarray:
     """Cartesian positions (n, 3) with each finite molecule drawn whole.
 
-    Bonded atoms are placed next to each other breadth-first. A connected
-    group that closes a loop through a lattice translation is an extended
-    framework, not a molecule: its atoms keep their in-cell positions.
+    Extended frameworks (a bond path that reaches a periodic image) keep their
+    in-cell positions (:func:`xtalkit.geometry.molecules.find_molecules`).
     """
-    bond_list = bonds(crystal) if bond_list is None else bond_list
-    adj: dict[int, list[tuple[int, np.ndarray]]] = {}
-    for i, j, s in bond_list:
-        adj.setdefault(i, []).append((j, s))
-        adj.setdefault(j, []).append((i, -s))
-    frac = crystal.frac.copy()
-    placed = np.zeros(len(crystal), bool)
-    for start in range(len(crystal)):
-        if placed[start]:
-            continue
-        placed[start] = True
-        members, periodic = [start], False
-        queue = deque([start])
-        while queue:
-            i = queue.popleft()
-            for j, s in adj.get(i, []):
-                target = frac[i] + (crystal.frac[j] + s - crystal.frac[i])
-                if not placed[j]:
-                    frac[j] = target
-                    placed[j] = True
-                    members.append(j)
-                    queue.append(j)
-                elif np.abs(frac[j] - target).max() > 1e-6:
-                    periodic = True
-        if periodic:
-            frac[members] = crystal.frac[members]
-    return frac @ crystal.lattice
+    g = _bond_graph(crystal, tolerance)
+    mols = find_molecules(
+        crystal.numbers, crystal.frac, g.centers, g.neighbors, g.shifts, g.distances, tolerance
+    )
+    return mols.frac_whole @ crystal.lattice
 
 
 def _ellipsoid_mesh(center, U, c, n=18):
@@ -140,7 +118,7 @@ def plot_ellipsoids(
 
     c = probability_scale(probability)
     bond_list = bonds(crystal)
-    pos = whole_molecules(crystal, bond_list)
+    pos = whole_molecules(crystal)
     show = np.ones(len(crystal), bool) if hydrogens else ~crystal.is_hydrogen
     fig = plt.figure(figsize=(8, 8))
     ax = fig.add_subplot(111, projection="3d")

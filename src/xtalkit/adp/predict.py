@@ -18,10 +18,12 @@ crystal whose non-H atoms carry predicted ``U_cart`` (Å²):
   outside the training range gives a warning;
 * cells whose graph has more than ``max_edges`` edges are refused with the
   numbers (memory grows with the edges: about 6 kB per edge at width 128);
-* the structure is first rotated into the CIF standard orientation of its
-  cell (a along x, b in the xy plane: the frame of every training structure)
-  and the predictions are rotated back, so a rigid rotation of the input
-  rotates the output exactly, ``U → R U Rᵀ``, whatever the network learned.
+* for the paper's Cholesky head, the structure is first rotated into the CIF
+  standard orientation of its cell (a along x, b in the xy plane: the frame of
+  every training structure) and the predictions are rotated back, so a rigid
+  rotation of the input rotates the output exactly, ``U → R U Rᵀ``, whatever
+  the network learned; the harmonic head is equivariant by construction and
+  predicts in the input's own frame.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class ADPPredictor:
     def __init__(self, model: str = DEFAULT_ADP_MODEL, max_edges: int = MAX_EDGES):
         path, self.name = resolve(model)
         self.model, self.metadata = load_model(path)
-        if self.model.head_kind != "cholesky":
+        if not self.model.predicts_adps:
             raise CrystalError(f"{self.name}: not an ADP model (head {self.model.head_kind!r})")
         self.max_edges = max_edges
         counts = self.metadata.get("train_element_counts") or {}
@@ -135,7 +137,9 @@ class ADPPredictor:
             crystal: the structure (ADPs in it are ignored for non-H atoms).
             temperature: K; default: the crystal's.
             hydrogens: ``"keep"`` (input values where present, else riding) or ``"riding"``.
-            average_rotations: K > 0 averages predictions over K random rotations.
+            average_rotations: K > 0 averages predictions over K random rotations (models that
+                are not equivariant by construction only; ignored for the harmonic head, whose
+                predictions rotate exactly with the input).
             symmetrize: make the tensors consistent with the crystal's symmetry operations.
             seed: seed of the rotations.
 
@@ -168,7 +172,10 @@ class ADPPredictor:
             warnings.append(
                 f"temperature {T:g} K is outside the training range {self.t_range[0]:g}-{self.t_range[1]:g} K"
             )
-        Q = crystal.standard_orientation()
+        # an equivariant head needs no canonical frame and no averaging: it is exact by construction
+        Q = np.eye(3) if self.model.equivariant else crystal.standard_orientation()
+        if self.model.equivariant:
+            average_rotations = 0
         g = crystal_graph(
             crystal.numbers,
             crystal.frac,

@@ -19,13 +19,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="CartNet for thermal ellipsoids (ADPs)",
         description=(
             "Train CartNet on the train splits of one or more ADP datasets (xtalkit dataset adp build), "
-            "selecting the epoch with the lowest validation MAE. Defaults: --preset paper (SI Table S1); "
-            "--preset cpu is sized for a laptop. Every setting can be overridden."
+            "selecting the epoch with the lowest validation MAE (or loss, --monitor). Defaults: "
+            "--preset paper (SI Table S1, the paper's Cholesky head); --preset cpu is sized for a laptop; "
+            "--preset harmonic is the exactly equivariant harmonic + rigid-body head (the shipped "
+            "harmonic-adp). Every setting can be overridden."
         ),
     )
     c.add_argument("--data", action="append", required=True, help="dataset directory (repeatable)")
     c.add_argument("-o", "--out", required=True, help="run directory")
-    c.add_argument("--preset", default="paper", choices=["paper", "cpu"])
+    c.add_argument("--preset", default="paper", choices=["paper", "cpu", "harmonic"])
+    c.add_argument("--head", choices=["cholesky", "harmonic"], default=None, help="ADP head")
+    c.add_argument("--loss", choices=["l1", "size_shape", "size_shape_l1"], default=None, help="loss")
+    c.add_argument("--monitor", choices=["val_mae", "val_loss"], default=None, help="selects the best epoch")
     c.add_argument(
         "--config",
         default=None,
@@ -42,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _flag(c, "direction", "no direction vectors on edges (ablation 4)")
     _flag(c, "temperature", "no temperature input (ablation 5)")
     _flag(c, "augment", "no SO(3) augmentation (ablation 6)")
+    _flag(c, "rigid-body", "harmonic head without the rigid-body (TLS) part for molecules")
+    _flag(c, "head-directions", "harmonic head without directions: spherical ellipsoids (a control)")
     c.add_argument("--devices", type=int, default=1, help="processes or accelerators (default 1)")
     c.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
     c.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -84,7 +91,8 @@ def run_cartnet_adp(args: argparse.Namespace) -> int:
 
     names = (
         "dim", "num_layers", "num_rbf", "cutoff", "batch_size", "accumulate", "lr", "pct_start", "epochs",
-        "seed", "num_workers", "hydrogens", "envelope", "direction", "temperature", "augment",
+        "seed", "num_workers", "hydrogens", "envelope", "direction", "temperature", "augment", "head", "loss",
+        "monitor", "rigid_body", "head_directions",
     )  # fmt: skip
     flags = {name: getattr(args, name) for name in names}
     settings = load_settings(args.config) if args.config else {}

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from xtalkit.geometry.molecules import find_molecules
 from xtalkit.geometry.neighbors import DEFAULT_CUTOFF, radius_graph
 
 
@@ -35,6 +36,10 @@ class GraphBatch:
         scored: (N,) atoms that are predicted and scored (non-H with a target).
         n_graphs: B.
         ids: structure ids.
+        mol: (N,) molecule of each atom, numbered across the batch
+            (:mod:`xtalkit.geometry.molecules`; every atom its own when unknown).
+        mol_finite: (N,) atom belongs to a finite molecule (not an extended structure).
+        rel: (N, 3) position from the molecule's centre of mass, Å (zero when not finite).
     """
 
     z: torch.Tensor
@@ -49,6 +54,9 @@ class GraphBatch:
     scored: torch.Tensor
     n_graphs: int
     ids: list[str]
+    mol: torch.Tensor
+    mol_finite: torch.Tensor
+    rel: torch.Tensor
 
     def to(self, device: torch.device | str) -> GraphBatch:
         """The batch on another device."""
@@ -64,6 +72,8 @@ class GraphBatch:
     def rotated(self, R: torch.Tensor) -> GraphBatch:
         """The same batch with structure b rotated by ``R[b]``: vec → R vec, U → R U Rᵀ (SI S2).
 
+        Positions from molecular centres rotate with the vectors: rel → R rel.
+
         Args:
             R: (B, 3, 3) rotation matrices.
         """
@@ -71,7 +81,8 @@ class GraphBatch:
         vec = torch.einsum("eij,ej->ei", Re, self.vec)
         Ra = R[self.batch]
         target = Ra @ self.target @ Ra.transpose(1, 2)
-        return dataclasses.replace(self, vec=vec, target=target)
+        rel = torch.einsum("nij,nj->ni", Ra, self.rel)
+        return dataclasses.replace(self, vec=vec, target=target, rel=rel)
 
     @property
     def n_atoms(self) -> int:
@@ -90,6 +101,7 @@ def crystal_graph(
     cutoff: float = DEFAULT_CUTOFF,
     hydrogens: bool = True,
     ident: str = "",
+    molecules: bool = True,
 ) -> dict:
     """One structure as graph arrays.
 
@@ -103,6 +115,8 @@ def crystal_graph(
         cutoff: graph radius, Å.
         hydrogens: keep H atoms as graph nodes (False: ablation 2 of CartNet Table 5).
         ident: structure id.
+        molecules: also find the molecules (``mol``, ``mol_finite``, ``rel``: see
+            :class:`GraphBatch`); bonds come from the graph's own edges.
 
     Returns:
         A dict of numpy arrays for :func:`collate`.
@@ -114,8 +128,18 @@ def crystal_graph(
     if not hydrogens:
         keep = numbers != 1
         numbers, frac, U, scored = numbers[keep], np.asarray(frac)[keep], U[keep], scored[keep]
+    frac = np.asarray(frac, float)
     g = radius_graph(lattice, frac, cutoff)
+    extra = {}
+    if molecules:
+        mols = find_molecules(numbers, frac, g.centers, g.neighbors, g.shifts, g.distances)
+        extra = {
+            "mol": mols.index,
+            "mol_finite": mols.finite_atoms,
+            "rel": mols.relative_positions(numbers, lattice),
+        }
     return {
+        **extra,
         "z": numbers.astype(np.int64),
         "temperature": float(temperature),
         "src": g.neighbors,
@@ -128,9 +152,27 @@ def crystal_graph(
     }
 
 
+def _molecule_arrays(samples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batch-wide molecule index, finite mask and relative positions (defaults when absent)."""
+    index, finite, rel, base = [], [], [], 0
+    for s in samples:
+        n = len(s["z"])
+        mol = s.get("mol")
+        if mol is None:
+            mol, fin, r = np.arange(n), np.zeros(n, bool), np.zeros((n, 3))
+        else:
+            fin, r = s["mol_finite"], s["rel"]
+        index.append(np.asarray(mol, np.int64) + base)
+        finite.append(np.asarray(fin, bool))
+        rel.append(np.asarray(r, np.float32).reshape(n, 3))
+        base += int(np.max(mol)) + 1 if n else 0
+    return np.concatenate(index), np.concatenate(finite), np.concatenate(rel)
+
+
 def collate(samples: list[dict]) -> GraphBatch:
     """Stack graph dicts into one :class:`GraphBatch` (float32 geometry and targets)."""
     offsets = np.cumsum([0] + [len(s["z"]) for s in samples])
+    mol, mol_finite, rel = _molecule_arrays(samples)
     src = np.concatenate([s["src"] + o for s, o in zip(samples, offsets, strict=False)])
     dst = np.concatenate([s["dst"] + o for s, o in zip(samples, offsets, strict=False)])
     return GraphBatch(
@@ -146,6 +188,9 @@ def collate(samples: list[dict]) -> GraphBatch:
         scored=torch.from_numpy(np.concatenate([s["scored"] for s in samples])),
         n_graphs=len(samples),
         ids=[s["id"] for s in samples],
+        mol=torch.from_numpy(mol),
+        mol_finite=torch.from_numpy(mol_finite),
+        rel=torch.from_numpy(rel),
     )
 
 

@@ -85,7 +85,7 @@ class GraphFeaturizer:
         _check_ordered(crystal)
         g = crystal_graph(
             crystal.numbers, crystal.frac, crystal.lattice, temperature=0.0, cutoff=self.cutoff,
-            hydrogens=self.hydrogens,
+            hydrogens=self.hydrogens, molecules=False,
         )  # fmt: skip
         if len(g["z"]) == 0:
             raise FeaturizationError("no atoms left in the graph")

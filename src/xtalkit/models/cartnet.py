@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -133,6 +134,13 @@ class CartNet(nn.Module):
         hydrogens: whether the graphs this network was trained on keep H atoms as
             nodes (ablation 2 when False); the data pipeline reads it to build
             matching graphs at prediction time.
+        rigid_body: harmonic head: add the TLS rigid-body part for finite molecules.
+        head_directions: harmonic head: False replaces every direction outer product by
+            its isotropic part (the control whose ellipsoids must be spheres).
+
+    ``head="harmonic"`` is the equivariant, physical ADP head of
+    :mod:`xtalkit.models.harmonic_head`; it needs an invariant backbone
+    (``direction=False``), so its predictions rotate exactly with the input.
     """
 
     def __init__(
@@ -151,10 +159,14 @@ class CartNet(nn.Module):
         target_mean: float = 0.0,
         target_std: float = 1.0,
         hydrogens: bool = True,
+        rigid_body: bool = True,
+        head_directions: bool = True,
     ):
         super().__init__()
-        if head not in ("cholesky", "scalar"):
-            raise ValueError("head must be 'cholesky' or 'scalar'")
+        if head not in ("cholesky", "scalar", "harmonic"):
+            raise ValueError("head must be 'cholesky', 'scalar' or 'harmonic'")
+        if head == "harmonic" and direction:
+            raise ValueError("the harmonic head needs an invariant backbone (direction=False)")
         if temperature_std <= 0:
             raise ValueError("temperature_std must be positive")
         self.init_args = {
@@ -164,6 +176,8 @@ class CartNet(nn.Module):
             "initial_uiso": initial_uiso, "target_mean": float(target_mean), "target_std": float(target_std),
             "hydrogens": hydrogens,
         }  # fmt: skip
+        if head == "harmonic":
+            self.init_args.update(rigid_body=rigid_body, head_directions=head_directions)
         self.hydrogens = hydrogens
         self.dim, self.num_rbf, self.cutoff, self.head_kind = dim, num_rbf, cutoff, head
         self.use_envelope, self.use_direction, self.use_temperature = (
@@ -188,6 +202,15 @@ class CartNet(nn.Module):
             nn.SiLU(),
         )
         self.layers = nn.ModuleList(CartLayer(dim) for _ in range(num_layers))
+        if head == "harmonic":
+            from xtalkit.elements import features
+            from xtalkit.models.harmonic_head import HarmonicADPHead
+
+            self.head = HarmonicADPHead(dim, rigid_body=rigid_body, directions=head_directions)
+            mass = torch.zeros(Z_EMBED, dtype=torch.float32)
+            mass[1:] = torch.from_numpy(features(np.arange(1, Z_EMBED), ["atomic_weight"])[:, 0]).float()
+            self.register_buffer("atomic_mass", mass, persistent=False)
+            return
         out = 6 if head == "cholesky" else 1
         self.head = nn.Sequential(nn.Linear(dim, dim // 2), nn.SiLU(), nn.Linear(dim // 2, out))
         if head == "cholesky" and initial_uiso > 0:
@@ -197,8 +220,22 @@ class CartNet(nn.Module):
                 diag = math.log(math.expm1(math.sqrt(initial_uiso) - CHOLESKY_EPS))
                 self.head[-1].bias.copy_(torch.tensor([diag, diag, diag, 0.0, 0.0, 0.0]))
 
+    @property
+    def predicts_adps(self) -> bool:
+        """True for the ADP heads (Cholesky or harmonic)."""
+        return self.head_kind in ("cholesky", "harmonic")
+
+    @property
+    def equivariant(self) -> bool:
+        """True when predictions rotate exactly with the input (no frame or averaging needed)."""
+        return self.head_kind == "harmonic"
+
     def encode(self, batch: GraphBatch) -> torch.Tensor:
         """Node features after the last CartLayer, (N, dim)."""
+        return self._encode(batch)[0]
+
+    def _encode(self, batch: GraphBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Node features (N, dim), edge features (E, dim) and envelope (E,) after the last layer."""
         x = self.embedding(batch.z)
         if self.use_temperature:
             t = (batch.temperature - self.temperature_mean) / self.temperature_std
@@ -213,10 +250,13 @@ class CartNet(nn.Module):
         env = cosine_envelope(dist, self.cutoff) if self.use_envelope else torch.ones_like(dist)
         for layer in self.layers:
             h, e = layer(h, e, batch.src, batch.dst, env)
-        return h
+        return h, e, env
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         """Predictions: (N_scored, 3, 3) U_cart in Å² for ``batch.scored`` atoms, or (B,) scalars."""
+        if self.head_kind == "harmonic":
+            h, e, env = self._encode(batch)
+            return self.head(h, e, env, batch, self.atomic_mass[batch.z])
         h = self.encode(batch)
         if self.head_kind == "cholesky":
             return cholesky_u(self.head(h[batch.scored]))

@@ -40,6 +40,7 @@ from xtalkit.geometry.rotations import random_rotations
 from xtalkit.io import atomic_write
 from xtalkit.models.cartnet import CartNet
 from xtalkit.models.checkpoint import save_model
+from xtalkit.training.adp_losses import LOSSES, adp_loss
 from xtalkit.training.runs import checkpoint_callbacks, merge_metrics, read_metrics
 
 
@@ -65,6 +66,14 @@ class CartNetADPConfig:
         seed: seed for initialization, shuffling and augmentation.
         num_workers: DataLoader worker processes building graphs.
         initial_uiso: Å², what the untrained Cholesky head predicts (times I).
+        head: ``"cholesky"`` (the paper's, eqs. 15-18) or ``"harmonic"`` (exactly equivariant,
+            physical; :mod:`xtalkit.models.harmonic_head`; needs ``direction=False``).
+        rigid_body: harmonic head: TLS rigid-body part for finite molecules.
+        head_directions: harmonic head: False gives the isotropic control.
+        loss: ``"l1"`` (paper), ``"size_shape"`` or ``"size_shape_l1"``
+            (:mod:`xtalkit.training.adp_losses`).
+        monitor: validation metric that selects the best epoch: ``"val_mae"`` (Å²) or
+            ``"val_loss"`` (the training loss on the validation split).
     """
 
     dim: int = 256
@@ -84,6 +93,21 @@ class CartNetADPConfig:
     seed: int = 0
     num_workers: int = 0
     initial_uiso: float = 0.02
+    head: str = "cholesky"
+    rigid_body: bool = True
+    head_directions: bool = True
+    loss: str = "l1"
+    monitor: str = "val_mae"
+
+    def __post_init__(self):
+        if self.head not in ("cholesky", "harmonic"):
+            raise XtalkitError(f"unknown ADP head {self.head!r} (cholesky or harmonic)")
+        if self.head == "harmonic" and self.direction:
+            raise XtalkitError("the harmonic head needs an invariant backbone: set direction to false")
+        if self.loss not in LOSSES:
+            raise XtalkitError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        if self.monitor not in ("val_mae", "val_loss"):
+            raise XtalkitError("monitor must be val_mae or val_loss")
 
     def as_dict(self) -> dict:
         """Plain-data form."""
@@ -94,10 +118,18 @@ class CartNetADPConfig:
 #: edge than 256, measured with benchmarks/cartnet_speed.py), batch 8 without
 #: accumulation (a ~700-structure training set then gives ~90 optimizer steps
 #: per epoch instead of 11), 60 epochs, warm-up over 5 % of the steps.
+#: ``harmonic``: the exactly equivariant head (no augmentation needed: rotating the input rotates
+#: the output exactly) on an invariant backbone of width 64, 3 layers, temperature only through the
+#: oscillator laws, size/shape loss (see the README's ADP benchmark for how it was chosen).
 PRESETS: dict[str, dict] = {
     "paper": {},
     "cpu": {"dim": 128, "batch_size": 8, "accumulate": 1, "epochs": 60, "pct_start": 0.05},
-}
+    "harmonic": {
+        "head": "harmonic", "direction": False, "temperature": False, "augment": False, "dim": 64,
+        "num_layers": 3, "batch_size": 8, "accumulate": 1, "epochs": 40, "pct_start": 0.05,
+        "loss": "size_shape", "monitor": "val_loss",
+    },
+}  # fmt: skip
 
 
 def make_config(preset: str = "paper", **overrides) -> CartNetADPConfig:
@@ -153,10 +185,12 @@ def _lightning_module_class():
             self.cfg = CartNetADPConfig(**config)
             c = self.cfg
             self.model = CartNet(
-                dim=c.dim, num_layers=c.num_layers, num_rbf=c.num_rbf, cutoff=c.cutoff, head="cholesky",
+                dim=c.dim, num_layers=c.num_layers, num_rbf=c.num_rbf, cutoff=c.cutoff,
                 envelope=c.envelope, direction=c.direction, temperature=c.temperature,
                 temperature_mean=temperature_mean, temperature_std=temperature_std,
                 initial_uiso=c.initial_uiso, hydrogens=c.hydrogens,
+                head=c.head, **({"rigid_body": c.rigid_body, "head_directions": c.head_directions}
+                                if c.head == "harmonic" else {}),
             )  # fmt: skip
 
         def transfer_batch_to_device(self, batch: GraphBatch, device, dataloader_idx: int) -> GraphBatch:
@@ -166,7 +200,7 @@ def _lightning_module_class():
             if self.cfg.augment:
                 batch = batch.rotated(random_rotations(batch.n_graphs).to(batch.vec.device))
             pred = self.model(batch)
-            loss = (pred - batch.target[batch.scored]).abs().mean()
+            loss = adp_loss(self.cfg.loss, pred, batch.target[batch.scored])
             self.log("train_loss", loss, batch_size=int(batch.scored.sum()), on_epoch=True, on_step=False)
             return loss
 
@@ -179,6 +213,7 @@ def _lightning_module_class():
             if n == 0:
                 return
             self.log("val_mae", (pred - true).abs().mean(), batch_size=n, sync_dist=True)
+            self.log("val_loss", adp_loss(self.cfg.loss, pred, true), batch_size=n, sync_dist=True)
             p64, t64 = pred.detach().double().cpu().numpy(), true.double().cpu().numpy()
             # early in training a prediction can be numerically singular: score the others
             ok = np.linalg.eigvalsh(p64)[:, 0] > 1e-12
@@ -312,7 +347,7 @@ def train(
     )
 
     module = _lightning_module_class()(config.as_dict(), t_mean, t_std)
-    ckpt, latest = checkpoint_callbacks(out / "checkpoints")
+    ckpt, latest = checkpoint_callbacks(out / "checkpoints", monitor=config.monitor)
     trainer = L.Trainer(
         accelerator="cpu" if not torch.cuda.is_available() else "auto",
         devices=devices,
@@ -353,7 +388,7 @@ def train(
         "temperature_std": t_std,
         "train_temperature_range": [float(temps.min()), float(temps.max())],
         "train_element_counts": element_counts,
-        "best_val_mae": float(best) if best is not None and math.isfinite(float(best)) else None,
+        f"best_{config.monitor}": float(best) if best is not None and math.isfinite(float(best)) else None,
         "epochs_run": int(trainer.current_epoch),
         "train_seconds": seconds,
         "devices": devices,
