@@ -2,12 +2,13 @@
 
 Usage::
 
-    python scripts/package_adp_model.py work/runs/noaug --results benchmarks/results/cartnet_adp.json
+    python scripts/package_adp_model.py work/runs/cartnet --results benchmarks/results/cartnet_adp.json
+    python scripts/package_adp_model.py work/runs/harmonic --results benchmarks/results/cartnet_adp_heads.json
 
-Writes ``src/xtalkit/pretrained/cartnet_adp.pt`` (the run's model file, metadata
-extended with the test metrics) and ``cartnet_adp.md`` (the card). The card's
-numbers come from the results file, so rerunning the benchmark and this script
-regenerates both.
+A paper-head run (Cholesky) becomes ``cartnet-adp`` (``src/xtalkit/pretrained/cartnet_adp.{pt,md}``),
+a harmonic-head run ``harmonic-adp`` (``harmonic_adp.{pt,md}``): the run's model file with its
+metadata extended by the test metrics, and the model card. The card's numbers come from the results
+file, so rerunning the benchmark and this script regenerates both.
 """
 
 from __future__ import annotations
@@ -116,10 +117,80 @@ def card(meta: dict, results: dict, run_name: str, model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _overrides(c: dict) -> str:
+def harmonic_card(meta: dict, results: dict, run_name: str, model) -> str:
+    """Model card of a harmonic-head run, from the heads benchmark (cartnet_adp_heads.json)."""
+    c = meta["config"]
+    n_params = sum(p.numel() for p in model.parameters())
+    seen = sorted(int(z) for z, n in meta["train_element_counts"].items() if n > 0)
+    lines = [
+        "# harmonic-adp: an exactly equivariant, physical ADP model",
+        "",
+        "## Model",
+        f"- CartNet backbone without direction inputs (invariant), width {c['dim']}, {c['num_layers']} "
+        f"CartLayers, K = {c['num_rbf']} radial basis functions, radius graph {c['cutoff']} Å; "
+        f"{n_params / 1e6:.2f} M parameters. Hydrogens are graph nodes; only non-H atoms are predicted.",
+        "- Harmonic + rigid-body head (`xtalkit.models.harmonic_head`): per atom a stiffness tensor "
+        "K = k0 I + Σ_j k_ij ê_ij ê_ijᵀ and the quantum harmonic oscillator law along its principal axes; "
+        "per finite molecule a translation and a libration tensor (Schomaker–Trueblood, S = 0) at a "
+        "learned external-mode frequency. Rotation-equivariant and positive definite by construction "
+        "(max |U(R·x) − R U(x) Rᵀ| ≤ 1e-5 Å² in float32 is a test); temperature enters only through the "
+        "oscillator laws (zero-point motion at low T, U ∝ T at high T).",
+        f"- Trained with `xtalkit train cartnet-adp --preset harmonic` overrides {_overrides(c, 'harmonic')} "
+        f"({meta['epochs_run'] + 1} epochs, {meta['train_seconds'] / 60:.0f} min on 1 CPU thread); loss "
+        f"{c['loss']}; the epoch with the lowest validation {meta.get('monitor', c['monitor'])} was kept.",
+        "",
+        "## Data",
+        f"- {meta['train_structures']} training structures: AMCSD minerals (larixite wheel), the 162 "
+        "experimental COD structures and the 63 experimental_more structures of the project's test data, "
+        "filtered as in CartNet §3 (reports: benchmarks/results/adp_dataset_*.md), each source with its own "
+        "grouped train/val/test split; experimental_more is split 35/15/50 % so that its test half joins the "
+        "COD test split in the molecular test split.",
+        f"- Temperatures {meta['train_temperature_range'][0]:g}-{meta['train_temperature_range'][1]:g} K. "
+        "Most AMCSD entries record no temperature and were given an assumed 293 K.",
+        f"- Elements seen in training ({len(seen)}): {' '.join(elements.symbol(z) for z in seen)}.",
+        "",
+        "## Test metrics (held-out test splits; benchmarks/results/cartnet_adp_heads.md)",
+        "",
+        "| test split | structures | atoms | MAE (Å²) | IoU (%) | shape IoU (%) | median U_eq ratio "
+        "| oracle sphere IoU (%) | paper CartNet IoU / shape IoU (%) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for split, row in results["splits"].items():
+        r, o, p = row[run_name], row["oracle_sphere"], row["cartnet_paper"]
+        lines.append(
+            f"| {split} | {row['structures']} | {r['atoms']} | {r['mae']:.2e} | {r['iou']:.1f} | "
+            f"{r['shape_iou']:.1f} | {r['median_ueq_ratio']:.2f} | {o['iou']:.1f} | "
+            f"{p['iou']:.1f} / {p['shape_iou']:.1f} |"
+        )
+    lines += [
+        "",
+        "The oracle sphere has each atom's true U_eq; its shape IoU is what any sphere scores.",
+        "",
+        "## Valid domain",
+        "- Ordered crystal structures (occupancy 1, no disorder) of the elements listed above, with "
+        "hydrogen positions present where the real structure has H. Molecular crystals are where shape is "
+        "learned best (rigid-body part); extended structures get the per-atom harmonic part only.",
+        "- Outside it the predictor still answers but warns: partial occupancy or disorder, elements not seen "
+        "in training, temperatures outside the training range.",
+        "",
+        "## Known weaknesses",
+        "- About 730 training structures; the ellipsoids are less anisotropic than in experiment (median "
+        "λmax/λmin below the data's; see the benchmark).",
+        "- AMCSD temperatures are mostly assumed (293 K): mineral ellipsoids are under-sized at low T.",
+        "- No screw coupling (S) in the rigid-body part; no anharmonicity or disorder.",
+        "",
+        "## Reproduce",
+        f"`python benchmarks/cartnet_adp.py --runs {run_name}`, then "
+        f"`python scripts/package_adp_model.py work/runs/{run_name} --results "
+        "benchmarks/results/cartnet_adp_heads.json`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _overrides(c: dict, preset: str = "cpu") -> str:
     from xtalkit.training.cartnet_adp import make_config
 
-    base = make_config("cpu").as_dict()
+    base = make_config(preset).as_dict()
     diff = {k: v for k, v in c.items() if base.get(k) != v}
     return ", ".join(f"{k}={v}" for k, v in diff.items()) or "none"
 
@@ -158,12 +229,21 @@ def main() -> None:
     results = json.loads(args.results.read_text())
     run_name = args.name or args.run.name
     meta = _fill_training_summary(meta)
-    meta = {**meta, "shipped_as": "cartnet-adp", "test_metrics": {
-        d: {k: row[run_name][k] for k in ("mae", "s12", "iou", "atoms")} for d, row in results["datasets"].items()
+    harmonic = model.head_kind == "harmonic"
+    name, stem = ("harmonic-adp", "harmonic_adp") if harmonic else ("cartnet-adp", "cartnet_adp")
+    rows = results["splits" if harmonic else "datasets"]
+    keys = (
+        ("mae", "s12", "iou", "shape_iou", "median_ueq_ratio", "atoms")
+        if harmonic
+        else ("mae", "s12", "iou", "atoms")
+    )
+    meta = {**meta, "shipped_as": name, "test_metrics": {
+        d: {k: row[run_name][k] for k in keys} for d, row in rows.items()
     }}  # fmt: skip
-    save_model(OUT / "cartnet_adp.pt", model, metadata=meta)
-    atomic_write(OUT / "cartnet_adp.md", card(meta, results, run_name, model))
-    print(f"wrote {OUT / 'cartnet_adp.pt'} and {OUT / 'cartnet_adp.md'}")
+    save_model(OUT / f"{stem}.pt", model, metadata=meta)
+    write_card = harmonic_card if harmonic else card
+    atomic_write(OUT / f"{stem}.md", write_card(meta, results, run_name, model))
+    print(f"wrote {OUT / f'{stem}.pt'} and {OUT / f'{stem}.md'}")
 
 
 if __name__ == "__main__":

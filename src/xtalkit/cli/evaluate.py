@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{d} [{args.split}]: {r['structures']} structures, {r['atoms']} atoms")
         print(f"  MAE {r['mae']:.3e} Å²   S12 {r['s12']:.2f} %   IoU {r['iou']:.2f} %   "
               f"volume error {100 * r['volume_relative_error']:.1f} %")  # fmt: skip
+        print(f"  shape IoU {r['shape_iou']:.2f} %   median U_eq ratio {r['median_ueq_ratio']:.3f}   "
+              f"λmax/λmin {r['median_anisotropy']:.2f} (data {r['median_anisotropy_true']:.2f})")  # fmt: skip
+        if "rigid_bond_delta" in r:
+            print(f"  rigid-bond Δ (median over {r['bonds']} bonds) {r['rigid_bond_delta']:.4f} Å² "
+                  f"(data {r['rigid_bond_delta_true']:.4f} Å²)")  # fmt: skip
         if "rotation_check" in r:
             rc = r["rotation_check"]
             print(f"  rotation check ({rc['rotations']} rotations): MAE {rc['mae']:.3e} Å²   "

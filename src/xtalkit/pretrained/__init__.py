@@ -21,11 +21,19 @@ DEFAULT_ADP_MODEL = "cartnet-adp"
 def _register() -> None:
     root = resources.files("xtalkit.pretrained")
     candidates = {
+        "harmonic-adp": (
+            "harmonic_adp.pt",
+            "harmonic_adp.md",
+            "adp",
+            "exactly equivariant harmonic + rigid-body ADP head (invariant CartNet backbone), trained on "
+            "experimental ADPs of AMCSD minerals, COD and experimental_more crystals",
+        ),
         "cartnet-adp": (
             "cartnet_adp.pt",
             "cartnet_adp.md",
             "adp",
-            "CartNet (width 128) trained on experimental ADPs of AMCSD minerals and COD crystals",
+            "the paper's CartNet (Cholesky head, width 128) trained on experimental ADPs of AMCSD minerals "
+            "and COD crystals",
         ),
         "formation-energy": (
             "formation-energy.pt",
