@@ -1,10 +1,14 @@
 """CartNet throughput on this machine, and where the time goes.
 
 On the readable CIFs of ../shared/data/adp/experimental (or --dirs), in
-batches of --batch-size structures, for each width (paper 256, CPU preset 128):
+batches of --batch-size structures, for each training preset of
+``xtalkit.training.cartnet_adp`` (``paper``: width 256; ``cpu``: width 128,
+the shipped paper model; ``harmonic``: the equivariant head on a width-64,
+3-layer invariant backbone, the shipped harmonic-adp):
 
 * inference and training throughput: structures/s and edges/s (a training
-  step is forward + L1 loss + backward + Adam step, with SO(3) augmentation);
+  step is forward + the preset's loss + backward + Adam step, with SO(3)
+  augmentation where the preset uses it);
 * the split of one training step's CPU time by operation kind, from
   ``torch.profiler`` self times: dense layers (GEMMs of the edge and node
   MLPs), gathers (h[src], h[dst], embedding), scatter (index_add of messages),
@@ -14,7 +18,7 @@ batches of --batch-size structures, for each width (paper 256, CPU preset 128):
 
 Usage::
 
-    python benchmarks/cartnet_speed.py [--widths 256 128] [--batch-size 4] [--threads 2]
+    python benchmarks/cartnet_speed.py [--presets paper cpu harmonic] [--batch-size 4] [--threads 2]
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from xtalkit import CifError, read_cif
 from xtalkit.data.graphs import collate, crystal_graph
 from xtalkit.geometry.rotations import random_rotations
 from xtalkit.io import atomic_write
-from xtalkit.models.cartnet import CartNet
+from xtalkit.training.adp_losses import adp_loss
+from xtalkit.training.cartnet_adp import PRESETS, build_model, make_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT.parent / "shared" / "data" / "adp" / "experimental"
@@ -100,7 +105,7 @@ def load_samples(dirs: list[Path]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dirs", nargs="*", type=Path, default=[DEFAULT_DIR])
-    parser.add_argument("--widths", nargs="*", type=int, default=[256, 128])
+    parser.add_argument("--presets", nargs="*", choices=list(PRESETS), default=list(PRESETS))
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-batches", type=int, default=12, help="batches timed per measurement")
@@ -126,15 +131,17 @@ def main() -> None:
         "edges": n_edges,
         "graph_build_structures_per_s": len(graphs) / graph_seconds,
         "graph_build_edges_per_s": sum(len(g["src"]) for g in graphs) / graph_seconds,
-        "widths": {},
+        "presets": {},
     }
-    for width in args.widths:
-        model = CartNet(dim=width, temperature_mean=200.0, temperature_std=80.0)
+    for preset in args.presets:
+        config = make_config(preset)
+        model = build_model(config, temperature_mean=200.0, temperature_std=80.0)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-        def step(batch, model=model, opt=opt):
-            batch = batch.rotated(random_rotations(batch.n_graphs))
-            loss = (model(batch) - batch.target[batch.scored]).abs().mean()
+        def step(batch, model=model, opt=opt, config=config):
+            if config.augment:
+                batch = batch.rotated(random_rotations(batch.n_graphs))
+            loss = adp_loss(config.loss, model(batch), batch.target[batch.scored])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -160,7 +167,10 @@ def main() -> None:
             if ev.key.startswith("aten::") or "Backward" in ev.key:
                 split[categorize(ev.key)] += ev.self_cpu_time_total
         total = sum(split.values())
-        result["widths"][str(width)] = {
+        result["presets"][preset] = {
+            "width": config.dim,
+            "layers": config.num_layers,
+            "head": config.head,
             "parameters": sum(p.numel() for p in model.parameters()),
             "inference_structures_per_s": n_struct / t_inf,
             "inference_edges_per_s": n_edges / t_inf,
@@ -177,21 +187,22 @@ def main() -> None:
         f"Graph building (radius graph + arrays) runs at {result['graph_build_structures_per_s']:.0f} "
         f"structures/s ({result['graph_build_edges_per_s'] / 1e6:.2f} M edges/s), in the data loader.",
         "",
-        "| width | parameters | inference structures/s | inference edges/s | training structures/s "
-        "| training edges/s |",
-        "|---|---|---|---|---|---|",
+        "| preset | head | width × layers | parameters | inference structures/s | inference edges/s "
+        "| training structures/s | training edges/s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for w, r in result["widths"].items():
+    for w, r in result["presets"].items():
         lines.append(
-            f"| {w} | {r['parameters'] / 1e6:.2f} M | {r['inference_structures_per_s']:.2f} | "
+            f"| {w} | {r['head']} | {r['width']} × {r['layers']} | {r['parameters'] / 1e6:.2f} M | "
+            f"{r['inference_structures_per_s']:.2f} | "
             f"{r['inference_edges_per_s']:.0f} | {r['training_structures_per_s']:.2f} | "
             f"{r['training_edges_per_s']:.0f} |"
         )
     lines += ["", "Share of a training step's CPU time (torch.profiler self time):", ""]
-    cats = sorted({c for r in result["widths"].values() for c in r["training_step_split_percent"]})
-    lines.append("| width | " + " | ".join(cats) + " |")
+    cats = sorted({c for r in result["presets"].values() for c in r["training_step_split_percent"]})
+    lines.append("| preset | " + " | ".join(cats) + " |")
     lines.append("|---|" + "---|" * len(cats))
-    for w, r in result["widths"].items():
+    for w, r in result["presets"].items():
         split = r["training_step_split_percent"]
         lines.append(f"| {w} | " + " | ".join(f"{split.get(c, 0):.0f} %" for c in cats) + " |")
     text = "\n".join(lines)

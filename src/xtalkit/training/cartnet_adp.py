@@ -173,6 +173,28 @@ def training_element_counts(dataset: ADPGraphDataset) -> dict[str, int]:
     return {str(k): v for k, v in sorted(counts.items())}
 
 
+def build_model(
+    config: CartNetADPConfig, temperature_mean: float = 0.0, temperature_std: float = 1.0
+) -> CartNet:
+    """The untrained network of a configuration (the one place that maps settings to a CartNet).
+
+    Args:
+        config: the run's settings.
+        temperature_mean: K, training-set mean (standardizes the temperature input).
+        temperature_std: K, training-set standard deviation.
+    """
+    c = config
+    harmonic = (
+        {"rigid_body": c.rigid_body, "head_directions": c.head_directions} if c.head == "harmonic" else {}
+    )
+    return CartNet(
+        dim=c.dim, num_layers=c.num_layers, num_rbf=c.num_rbf, cutoff=c.cutoff, head=c.head,
+        envelope=c.envelope, direction=c.direction, temperature=c.temperature,
+        temperature_mean=temperature_mean, temperature_std=temperature_std,
+        initial_uiso=c.initial_uiso, hydrogens=c.hydrogens, **harmonic,
+    )  # fmt: skip
+
+
 def _lightning_module_class():
     import lightning as L
 
@@ -183,15 +205,7 @@ def _lightning_module_class():
             super().__init__()
             self.save_hyperparameters()
             self.cfg = CartNetADPConfig(**config)
-            c = self.cfg
-            self.model = CartNet(
-                dim=c.dim, num_layers=c.num_layers, num_rbf=c.num_rbf, cutoff=c.cutoff,
-                envelope=c.envelope, direction=c.direction, temperature=c.temperature,
-                temperature_mean=temperature_mean, temperature_std=temperature_std,
-                initial_uiso=c.initial_uiso, hydrogens=c.hydrogens,
-                head=c.head, **({"rigid_body": c.rigid_body, "head_directions": c.head_directions}
-                                if c.head == "harmonic" else {}),
-            )  # fmt: skip
+            self.model = build_model(self.cfg, temperature_mean, temperature_std)
 
         def transfer_batch_to_device(self, batch: GraphBatch, device, dataloader_idx: int) -> GraphBatch:
             return batch.to(device)
