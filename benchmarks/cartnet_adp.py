@@ -61,14 +61,16 @@ RUNS = {
     "noaug": {"augment": False},
     "noaug_nodir": {"augment": False, "direction": False},
 }
-#: Runs of the exactly equivariant harmonic head (preset ``harmonic``), trained on AMCSD, COD and
-#: the experimental_more set; ``harmonic_control`` sees no directions (its ellipsoids are spheres).
+#: Runs of the exactly equivariant harmonic head (preset ``harmonic``: L1 loss), trained on AMCSD, COD
+#: and the experimental_more set; ``harmonic_control`` sees no directions (its ellipsoids are spheres).
+SIZE_SHAPE = {"loss": "size_shape", "monitor": "val_loss"}
 HARMONIC_RUNS = {
-    "harmonic": {},
-    "harmonic_l1": {"loss": "l1", "monitor": "val_mae"},
+    "harmonic": SIZE_SHAPE,
+    "harmonic_l1": {},  # the preset: the shipped harmonic-adp
     "harmonic_no_rigid": {"rigid_body": False},
     "harmonic_control": {"head_directions": False},
-    "harmonic_seed1": {"seed": 1},
+    "harmonic_seed1": {**SIZE_SHAPE, "seed": 1},
+    "harmonic_l1_seed1": {"seed": 1},
 }
 SHARED_EXPERIMENTAL = ROOT.parent / "shared" / "data" / "adp" / "experimental"
 SHARED_MORE = ROOT.parent / "shared" / "data" / "adp" / "experimental_more"
@@ -196,7 +198,8 @@ def heads_benchmark(args, datasets: dict[str, Path], data: list[Path]) -> None:
     baseline = IsotropicElementBaseline().fit(*scored_atoms(train_set))
     models = {"cartnet_paper": load_model(shipped_path("cartnet-adp"))}
     models.update({name: load_model(run / "model.pt") for name, run in runs.items()})
-    splits = {
+    splits = {  # the validation split chooses the shipped run; the test splits report
+        "molecular_val": [ADPStore(datasets["cod"], "val"), ADPStore(datasets["more"], "val")],
         "molecular": [ADPStore(datasets["cod"], "test"), ADPStore(datasets["more"], "test")],
         "amcsd": [ADPStore(datasets["amcsd"], "test")],
     }
@@ -232,11 +235,12 @@ HEAD_LABELS = {
     "oracle_sphere": "sphere with the true U_eq (oracle)",
     "isotropic_baseline": "isotropic per-element mean (T-binned)",
     "cartnet_paper": "CartNet, paper's Cholesky head (shipped `cartnet-adp`)",
+    "harmonic_l1": "**harmonic + rigid-body head, L1 loss (shipped `harmonic-adp`)**",
+    "harmonic_l1_seed1": "same, seed 1",
     "harmonic": "harmonic + rigid-body head, size/shape loss",
     "harmonic_seed1": "same, seed 1",
-    "harmonic_l1": "harmonic + rigid-body head, L1 loss",
-    "harmonic_no_rigid": "harmonic head without the rigid-body part",
-    "harmonic_control": "harmonic head, no directions (control)",
+    "harmonic_no_rigid": "harmonic head without the rigid-body part (L1)",
+    "harmonic_control": "harmonic + rigid-body head, no directions (control, L1)",
 }
 
 

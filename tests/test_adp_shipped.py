@@ -17,14 +17,85 @@ from conftest import EXPERIMENTAL, shared_or_skip
 DOLOMITE = "crystals/9001004__9001004__e13655.cif"
 
 
-def test_shipped_model_is_listed_and_self_describing(capsys):
-    assert "cartnet-adp" in pretrained.names()
-    model, meta = load_model(pretrained.path("cartnet-adp"))
-    assert type(model).__name__ == "CartNet" and meta["task"] == "adp"
+def test_shipped_models_are_listed_and_self_describing(capsys):
+    assert pretrained.DEFAULT_ADP_MODEL == "harmonic-adp"
+    model, meta = load_model(pretrained.path("cartnet-adp"))  # the paper's head, kept for comparison
+    assert type(model).__name__ == "CartNet" and meta["task"] == "adp" and model.head_kind == "cholesky"
     assert set(meta["test_metrics"]) == {"amcsd", "cod"}
-    assert "## Test metrics" in pretrained.card("cartnet-adp")
+    model, meta = load_model(pretrained.path("harmonic-adp"))
+    assert model.head_kind == "harmonic" and model.equivariant and meta["shipped_as"] == "harmonic-adp"
+    assert set(meta["test_metrics"]) == {"molecular_val", "molecular", "amcsd"}
+    for name in ("cartnet-adp", "harmonic-adp"):
+        assert "## Test metrics" in pretrained.card(name)
     assert main(["models", "list"]) == 0
-    assert "cartnet-adp" in capsys.readouterr().out
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert {"cartnet-adp", "harmonic-adp"} <= set(listed)
+
+
+def _all_shared_structures() -> list:
+    from xtalkit import CifError, read_cif
+
+    crystals = []
+    for root in (EXPERIMENTAL, EXPERIMENTAL.parent / "experimental_more"):
+        for path in sorted(shared_or_skip(root).glob("*/*.cif")):
+            try:
+                crystals += [c for c in read_cif(path) if len(c) and c.temperature]
+            except CifError:
+                continue
+    return crystals
+
+
+def test_shipped_harmonic_model_is_positive_definite_and_equivariant_on_all_data():
+    """Every shared experimental structure: all U positive definite; exact equivariance on a quarter."""
+    import torch
+
+    from xtalkit.data.graphs import collate, crystal_graph
+    from xtalkit.geometry.rotations import random_rotations
+
+    torch.set_num_threads(2)
+    model, _ = load_model(pretrained.path("harmonic-adp"))
+    crystals = [c for c in _all_shared_structures() if len(c) <= 1000]
+    assert len(crystals) > 200
+    gen = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for k in range(0, len(crystals), 8):
+        graphs = [
+            crystal_graph(c.numbers, c.frac, c.lattice, temperature=c.temperature)
+            for c in crystals[k : k + 8]
+        ]
+        batch = collate(graphs)
+        with torch.no_grad():
+            U = model(batch)
+        assert torch.isfinite(U).all()
+        assert (torch.linalg.eigvalsh(U.double())[:, 0] > 0).all()
+        if k % 32:
+            continue  # equivariance on every fourth batch (a quarter of the structures)
+        R = random_rotations(batch.n_graphs, generator=gen)
+        with torch.no_grad():
+            V = model(batch.rotated(R))
+        Ra = R[batch.batch[batch.scored]]
+        worst = max(worst, float((V - Ra @ U @ Ra.transpose(1, 2)).abs().max()))
+    assert worst <= 1e-5, worst
+
+
+def test_predictor_uses_the_equivariant_head_without_a_frame():
+    """`ADPPredictor()` is harmonic-adp; a rotated input gives exactly the rotated output, no averaging."""
+    from scipy.spatial.transform import Rotation
+
+    from xtalkit.adp.predict import ADPPredictor
+    from xtalkit.examples import path as example_path
+
+    p = ADPPredictor()
+    assert p.name == "harmonic-adp"
+    urea = read_crystal(example_path("urea"))
+    R = Rotation.random(random_state=7).as_matrix()
+    a = p.predict(urea, symmetrize=False).crystal.U_cart
+    b = p.predict(urea.rotated(R), symmetrize=False).crystal.U_cart
+    heavy = ~urea.is_hydrogen
+    np.testing.assert_allclose(b[heavy], adp.rotate(a[heavy], R), atol=1e-6)
+    # the ellipsoids of urea are not spheres (the paper head's nearly are)
+    lam = np.linalg.eigvalsh(a[heavy])
+    assert np.median(lam[:, 2] / lam[:, 0]) > 1.3
 
 
 def test_main_job_output_reads_back_through_our_reader_and_gemmi(tmp_path):

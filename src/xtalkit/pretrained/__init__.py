@@ -15,7 +15,7 @@ from xtalkit.errors import XtalkitError
 #: name -> (model file, model card, task, one-line description)
 REGISTRY: dict[str, tuple[str, str, str, str]] = {}
 
-DEFAULT_ADP_MODEL = "cartnet-adp"
+DEFAULT_ADP_MODEL = "harmonic-adp"
 
 
 def _register() -> None:
