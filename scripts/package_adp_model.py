@@ -89,6 +89,9 @@ def card(meta: dict, results: dict, run_name: str, model) -> str:
         "in training, temperatures outside the range.",
         "",
         "## Known weaknesses",
+        "- Not the default any more: `harmonic-adp` (exactly equivariant harmonic + rigid-body head) beats it "
+        "on the molecular and AMCSD test splits in IoU, shape IoU and MAE (benchmarks/results/"
+        "cartnet_adp_heads.md). This model stays for comparison with the paper (`--model cartnet-adp`).",
         "- Small training set: predictions capture the size of ellipsoids, not their shape and orientation. "
         "Trained on ~700 structures, the network predicts nearly isotropic ellipsoids"
         + (
@@ -111,7 +114,7 @@ def card(meta: dict, results: dict, run_name: str, model) -> str:
         "itself is not exactly equivariant (see the rotation check in benchmarks/results/cartnet_adp.md).",
         "",
         "## Reproduce",
-        "`python benchmarks/cartnet_adp.py` (datasets, training runs, metrics), then "
+        "`python benchmarks/cartnet_adp.py --paper-ablations` (datasets, training runs, metrics), then "
         f"`python scripts/package_adp_model.py work/runs/{run_name} --results benchmarks/results/cartnet_adp.json`.",
     ]
     return "\n".join(lines) + "\n"
