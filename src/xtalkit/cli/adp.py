@@ -39,13 +39,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     pr.add_argument("-T", "--temperature", type=float, default=None, help="K (overrides the file's)")
     pr.add_argument("-o", "--out", default=None, help="output file (one input) or directory")
-    pr.add_argument("--model", default=None, help="shipped model name or model file (default cartnet-adp)")
+    pr.add_argument(
+        "--model",
+        default=None,
+        help="shipped name or model file (default harmonic-adp; cartnet-adp: the paper's)",
+    )
     pr.add_argument("--format", choices=["cif", "json", "csv"], default="cif")
     pr.add_argument(
         "--symmetry", choices=["original", "P1"], default="original", help="CIF output (default original)"
     )
     pr.add_argument("--hydrogens", choices=["keep", "riding"], default="keep")
-    pr.add_argument("--average-rotations", type=int, default=0, metavar="K", help="average over K rotations")
+    pr.add_argument(
+        "--average-rotations", type=int, default=0, metavar="K",
+        help="average over K rotations (paper model only; harmonic-adp is exactly equivariant)",
+    )  # fmt: skip
     pr.add_argument("--plot", action="store_true", help="also write an ORTEP-style PNG next to each output")
     pr.set_defaults(func=run_predict)
 
