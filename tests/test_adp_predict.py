@@ -130,3 +130,30 @@ def test_prediction_rotates_exactly_with_the_input(model_file):
     b = p.predict(urea.rotated(R)).crystal.U_cart
     heavy = ~urea.is_hydrogen
     np.testing.assert_allclose(b[heavy], adp.rotate(a[heavy], R), atol=1e-12)
+
+
+def test_scale_to_input_matches_the_inputs_displacement_level(model_file):
+    from xtalkit.adp.predict import overall_scale
+
+    U = np.stack([np.eye(3) * u for u in (0.01, 0.04)])
+    assert overall_scale(U, 2 * U) == pytest.approx(2.0)
+    assert overall_scale(U, U[::-1]) == pytest.approx(1.0)  # ×4 and ×¼: geometric mean 1
+    with pytest.raises(ValueError):
+        overall_scale(U, 0 * U)
+
+    rutile = read_crystal(example_path("rutile"))  # phonon ADPs in the file
+    p = ADPPredictor(str(model_file))
+    plain = p.predict(rutile)
+    scaled = p.predict(rutile, scale_to_input=True)
+    heavy = ~rutile.is_hydrogen
+    factor = np.exp(np.mean(np.log(rutile.U_eq[heavy] / plain.crystal.U_eq[heavy])))
+    np.testing.assert_allclose(
+        scaled.crystal.U_cart[heavy], factor * plain.crystal.U_cart[heavy], rtol=1e-9, atol=1e-15
+    )
+    # geometric-mean U_eq now equals the input's
+    np.testing.assert_allclose(
+        np.exp(np.mean(np.log(scaled.crystal.U_eq[heavy]))), np.exp(np.mean(np.log(rutile.U_eq[heavy])))
+    )
+    assert any("factor" in w for w in scaled.warnings)
+    urea = read_crystal(example_path("urea"))  # no ADPs: nothing to scale to, said so
+    assert any("not scaled" in w for w in p.predict(urea, scale_to_input=True).warnings)

@@ -16,6 +16,13 @@ crystal whose non-H atoms carry predicted ``U_cart`` (Å²):
   (the model was trained on ordered structures only); elements absent from the
   training data are predicted with a warning naming the atoms; a temperature
   outside the training range gives a warning;
+* ``scale_to_input=True`` keeps the predicted shapes and rescales all
+  predicted tensors of a structure by one factor so that their U_eq match the
+  input's own U_eq or U_iso values on average (geometric mean over the non-H
+  atoms that have one): for a refinement at the isotropic stage, or data
+  whose overall displacement level (Wilson B) is known. Most of the error of
+  a prediction from the structure alone is this one number per structure
+  (README, ADP benchmark);
 * cells whose graph has more than ``max_edges`` edges are refused with the
   numbers (memory grows with the edges: about 6 kB per edge at width 128);
 * for the paper's Cholesky head, the structure is first rotated into the CIF
@@ -102,6 +109,22 @@ def riding_hydrogens(
     return U, filled
 
 
+def overall_scale(U_pred: np.ndarray, U_ref: np.ndarray) -> float:
+    """One factor s for which ``s · U_pred`` matches ``U_ref`` in U_eq on average (geometric mean).
+
+    Args:
+        U_pred: (n, 3, 3) predicted tensors, Å².
+        U_ref: (n, 3, 3) reference tensors (anisotropic or isotropic), Å².
+
+    Returns:
+        ``exp(mean(ln(U_eq,ref / U_eq,pred)))``.
+    """
+    ratio = adp.u_equiv(np.asarray(U_ref)) / adp.u_equiv(np.asarray(U_pred))
+    if len(ratio) == 0 or not (np.isfinite(ratio).all() and (ratio > 0).all()):
+        raise ValueError("overall_scale needs tensors with positive, finite U_eq")
+    return float(np.exp(np.mean(np.log(ratio))))
+
+
 class ADPPredictor:
     """A trained ADP model ready to predict.
 
@@ -130,6 +153,7 @@ class ADPPredictor:
         average_rotations: int = 0,
         symmetrize: bool = True,
         seed: int = 0,
+        scale_to_input: bool = False,
     ) -> Prediction:
         """Predict the ADPs of every non-H atom.
 
@@ -142,6 +166,9 @@ class ADPPredictor:
                 predictions rotate exactly with the input).
             symmetrize: make the tensors consistent with the crystal's symmetry operations.
             seed: seed of the rotations.
+            scale_to_input: rescale the predictions to the input's own U_eq/U_iso values on
+                average (module docstring); a warning says the factor, or that there was nothing
+                to scale to.
 
         Raises:
             CrystalError: no temperature, or a graph above ``max_edges``.
@@ -199,6 +226,17 @@ class ADPPredictor:
         U = np.full((len(crystal), 3, 3), np.nan)
         heavy = np.flatnonzero(~crystal.is_hydrogen)
         U[heavy] = pred
+        if scale_to_input:
+            ref = heavy[crystal.has_adp[heavy]]
+            ref = ref[np.isfinite(crystal.U_eq[ref]) & (crystal.U_eq[ref] > 0)]
+            if len(ref):
+                factor = overall_scale(U[ref], crystal.U_cart[ref])
+                U[heavy] *= factor
+                warnings.append(
+                    f"scaled to the input's displacement level: factor {factor:.3f} from {len(ref)} atoms"
+                )
+            else:
+                warnings.append("--scale-to-input: the input has no U values of non-H atoms; not scaled")
         if symmetrize:  # before riding, so that H atoms ride on the symmetrized parents
             U = crystal.replace(U_cart=U).symmetrized_adps().U_cart
         types = np.where(crystal.is_hydrogen, "", "Uani").astype("<U4")

@@ -54,6 +54,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="average over K rotations (paper model only; harmonic-adp is exactly equivariant)",
     )  # fmt: skip
     pr.add_argument("--plot", action="store_true", help="also write an ORTEP-style PNG next to each output")
+    pr.add_argument(
+        "--scale-to-input", action="store_true",
+        help="keep predicted shapes, rescale to the file's own U_eq/U_iso level (e.g. isotropic refinement)",
+    )  # fmt: skip
     pr.set_defaults(func=run_predict)
 
     ck = acts.add_parser(
@@ -182,8 +186,9 @@ def run_predict(args: argparse.Namespace) -> int:
             continue
         try:
             pred = predictor.predict(
-                result, args.temperature, hydrogens=args.hydrogens, average_rotations=args.average_rotations
-            )
+                result, args.temperature, hydrogens=args.hydrogens, average_rotations=args.average_rotations,
+                scale_to_input=args.scale_to_input,
+            )  # fmt: skip
         except CrystalError as exc:
             report.add(str(exc))
             continue
