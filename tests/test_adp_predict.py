@@ -157,3 +157,15 @@ def test_scale_to_input_matches_the_inputs_displacement_level(model_file):
     assert any("factor" in w for w in scaled.warnings)
     urea = read_crystal(example_path("urea"))  # no ADPs: nothing to scale to, said so
     assert any("not scaled" in w for w in p.predict(urea, scale_to_input=True).warnings)
+
+
+def test_scale_to_input_on_the_command_line(model_file, tmp_path, capsys):
+    out = tmp_path / "rutile.cif"
+    argv = ["adp", "predict", str(example_path("rutile")), "--model", str(model_file), "-o", str(out)]
+    assert main([*argv, "--scale-to-input"]) == 0
+    assert "scaled to the input's displacement level" in capsys.readouterr().err
+    rutile, scaled = read_crystal(example_path("rutile")), read_crystal(out)
+    heavy = ~rutile.is_hydrogen
+    np.testing.assert_allclose(
+        np.exp(np.log(scaled.U_eq[heavy]).mean()), np.exp(np.log(rutile.U_eq[heavy]).mean()), rtol=1e-6
+    )
