@@ -80,9 +80,9 @@ def test_harmonic_head_trains_from_the_command_line(small_dataset, tmp_path, cap
             "--dim", "16", "--num-layers", "1", "--epochs", "3", "--quiet"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["best_val_loss"] > 0 and summary["epochs_run"] == 3
+    assert summary["best_val_mae"] > 0 and summary["epochs_run"] == 3  # the preset selects on val MAE
     model, meta = load_model(run / "model.pt")
-    assert model.head_kind == "harmonic" and model.equivariant and meta["config"]["loss"] == "size_shape"
+    assert model.head_kind == "harmonic" and model.equivariant and meta["config"]["loss"] == "l1"
     ds = ADPGraphDataset([ADPStore(small_dataset, "test")])
     res = evaluate(model, ds)
     assert 0 < res["median_ueq_ratio"] < 10 and res["rigid_bond_delta"] >= 0
