@@ -211,6 +211,7 @@ class ADPPredictor:
             cutoff=self.model.cutoff,
             hydrogens=self.model.hydrogens,
             ident=crystal.source,
+            molecules=self.model.equivariant,
         )
         if len(g["src"]) > self.max_edges:
             raise CrystalError(

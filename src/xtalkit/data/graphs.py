@@ -202,12 +202,18 @@ class ADPGraphDataset(Dataset):
         cutoff: graph radius, Å.
         hydrogens: keep H atoms as nodes.
         exclude: ids to leave out (e.g. training structures repeated in a test split).
+        molecules: find molecules in each graph (needed by the harmonic head's rigid-body part
+            only; the search is most of the graph-building time).
     """
 
-    def __init__(self, stores: list, cutoff: float = DEFAULT_CUTOFF, hydrogens: bool = True, exclude=()):
+    def __init__(
+        self, stores: list, cutoff: float = DEFAULT_CUTOFF, hydrogens: bool = True, exclude=(),
+        molecules: bool = True,
+    ):  # fmt: skip
         self.stores = list(stores)
         self.cutoff = cutoff
         self.hydrogens = hydrogens
+        self.molecules = molecules
         excl = set(exclude)
         self.index = [
             (s, i) for s, st in enumerate(self.stores) for i, ident in enumerate(st.ids) if ident not in excl
@@ -229,6 +235,7 @@ class ADPGraphDataset(Dataset):
             cutoff=self.cutoff,
             hydrogens=self.hydrogens,
             ident=sample.id,
+            molecules=self.molecules,
         )
 
     def temperatures(self) -> np.ndarray:

@@ -280,8 +280,7 @@ class HarmonicADPHead(nn.Module):
         )
         Lm = Lm / rho2[:, None, None] + lam0[:, None, None] * eye
         # scales: c_T = 1 Å²/eV, c_L = 1 rad²/eV (the network learns the rest)
-        kT = K_B * batch.temperature[batch.batch].clamp_min(T_FLOOR)
-        phi = thermal_energy(hw[mol], kT)
+        phi = thermal_energy(hw[mol], K_B * T_atom.clamp_min(T_FLOOR))
         rigid = phi[:, None, None] * tls_tensor(Tm[mol], Lm[mol], r, isotropic=not self.directions)
         rigid = rigid * fin.to(dtype)[:, None, None]
         rigid = 0.5 * (rigid + rigid.transpose(1, 2))  # exact symmetry in floating point

@@ -328,6 +328,7 @@ def train(
         [ADPStore(d, "train") for d in data_dirs],
         cutoff=config.cutoff,
         hydrogens=config.hydrogens,
+        molecules=config.head == "harmonic",
         exclude=leaks,
     )
     if limit_train_structures is not None:
@@ -339,6 +340,7 @@ def train(
             [ADPStore(d, "val") for d in data_dirs],
             cutoff=config.cutoff,
             hydrogens=config.hydrogens,
+            molecules=config.head == "harmonic",
         )
     if len(train_set) == 0 or len(val_set) == 0:
         raise XtalkitError(f"no training or validation structures in {', '.join(map(str, data_dirs))}")
