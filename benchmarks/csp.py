@@ -59,8 +59,8 @@ MP = SHARED / "data" / "materials" / "mp.csv.gz"
 TYPES = {2: "binary", 3: "ternary", 4: "quaternary"}
 
 
-def select_formulas(path: Path, n: int, seed: int, max_atoms: int = 12) -> list[dict]:
-    """The benchmark formulas (module docstring): ``[{id, type, formula, reduced, structure}, ...]``."""
+def select_formulas(path: Path, n: int, seed: int, max_atoms: int = 12, fold: int = 8) -> list[dict]:
+    """The benchmark formulas (module docstring) of one fold: ``[{id, type, formula, reduced, structure}, ...]``."""
     import pandas as pd
     from pymatgen.core import Structure
 
@@ -68,7 +68,7 @@ def select_formulas(path: Path, n: int, seed: int, max_atoms: int = 12) -> list[
     from xtalkit.errors import XtalkitError
 
     df = pd.read_csv(path)
-    df = df[(df.formula_fold == 8) & (df.nsites <= max_atoms)]
+    df = df[(df.formula_fold == fold) & (df.nsites <= max_atoms)]
     df = df.sort_values(["reduced_formula", "e_above_hull", "material_id"]).drop_duplicates("reduced_formula")
     order = np.random.default_rng(seed).permutation(len(df))
     quota = {k: n // 3 + (1 if i < n % 3 else 0) for i, k in enumerate(TYPES)}

@@ -345,7 +345,8 @@ def test_pipeline_end_to_end_and_resume(trained, lattice, tmp_path):
         holds_composition(g["space_group"], [4, 4]) for g in s["space_groups"]
     )
     assert s["model"].endswith("model.pt") and s["model_cell"] == "conventional" and s["charge_balanced"]
-    assert np.array(s["predicted_distances"]).shape == (8, 8)
+    assert np.array(s["predicted_distances"]["Na4Cl4"]).shape == (8, 8)
+    assert s["cells"] == ["Na4Cl4"] and not s["reduced"]
     energies = [t["energy_per_atom"] for t in s["top"]]
     assert 1 <= len(energies) <= 3 and energies == sorted(energies)
     assert all(-5.0 < e < -2.0 for e in energies)  # CHGNet: rock salt ≈ -3.4 eV/atom
@@ -362,8 +363,6 @@ def test_pipeline_end_to_end_and_resume(trained, lattice, tmp_path):
     again = predict(["Na4Cl4"], tmp_path, config=cfg)  # resumed: nothing to do, so no model is needed
     assert again[0].status == "skipped" and (d / "summary.json").stat().st_mtime_ns == mtime
     assert again[0].summary["n_generated"] == 4
-    with pytest.raises(XtalkitError, match="no distance-matrix model"):
-        predict(["Na4Cl4"], tmp_path, lattice_model=lattice, config=cfg, force=True)
     # evaluation against the rank-1 structure itself: a match at rank 1 with RMS 0
     ev = evaluate_prediction(d, d / "rank_01.cif", energy=False)
     assert ev["match_rank"] == 1 and ev["best_rms"] == pytest.approx(0.0, abs=1e-6)

@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from xtalkit.csp.pipeline import CSPConfig
 from xtalkit.errors import XtalkitError
 
 
@@ -37,12 +38,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "atoms per cell; mp.csv.gz folds 0-6 train, 7 validation, 8 test), train DistMatNet with Adam "
             "1e-3 for 125 epochs keeping the best validation epoch, and fit the lattice/space-group model on "
             "folds 0-7. Writes RUN_DIR/model.pt and RUN_DIR/lattice.npz. --preset cpu: a 0.29 M-parameter "
-            "network for one CPU; paper: the §2.3 network (GPU)."
+            "network for one CPU; medium: the shipped 1.15 M-parameter network with 20 distance groups; paper: the "
+            "§2.3 network (GPU)."
         ),
     )
     tr.add_argument("--data", required=True, help="table file (e.g. mp.csv.gz)")
     tr.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
-    tr.add_argument("--preset", default="paper", choices=["paper", "cpu"])
+    tr.add_argument("--preset", default="paper", choices=["paper", "medium", "cpu"])
     tr.add_argument("--groups", type=int, default=None, help="distance groups N (default 10)")
     for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("seed", int), ("max-train", int)):
         tr.add_argument(f"--{name}", type=typ, default=None)
@@ -71,6 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tl.add_argument("--quiet", action="store_true")
     tl.set_defaults(func=run_train_lattice)
 
+    d = CSPConfig()
     pr = acts.add_parser(
         "predict",
         help="predict crystal structures of cell formulas",
@@ -82,19 +85,60 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "with a summary.json are skipped (resume) unless --force."
         ),
     )
-    pr.add_argument("formulas", nargs="+", metavar="FORMULA", help="cell contents, e.g. Na4Cl4 SrTiO3")
-    pr.add_argument("-o", "--out", required=True, metavar="DIR")
-    pr.add_argument("--model", default=None, help="distance-matrix model file or run directory")
     pr.add_argument(
-        "--lattice-model", default=None, help="lattice model .npz (default: lattice.npz by --model)"
-    )
+        "formulas", nargs="+", metavar="FORMULA",
+        help="reduced formula (LiGaSi: every cell of ≤ 12 atoms is tried) or cell contents (Li2Ga2Si2)",
+    )  # fmt: skip
+    pr.add_argument("-o", "--out", required=True, metavar="DIR")
+    pr.add_argument(
+        "--model", default=None,
+        help="distance-matrix model file or run directory (default: the shipped alphacrystal-distmat)",
+    )  # fmt: skip
+    pr.add_argument(
+        "--lattice-model", default=None,
+        help="lattice model .npz (default: lattice.npz beside --model, else the shipped alphacrystal-lattice)",
+    )  # fmt: skip
     pr.add_argument("--method", default="alphacrystal", choices=["alphacrystal", "random"])
     pr.add_argument("--top-k", type=int, default=10, help="structures written per formula (default 10)")
-    pr.add_argument("--candidates", type=int, default=50, help="candidates per formula (default 50)")
+    pr.add_argument(
+        "--candidates",
+        type=int,
+        default=d.n_candidates,
+        help=f"candidates generated per formula (default {d.n_candidates})",
+    )
+    pr.add_argument(
+        "--relax",
+        type=int,
+        default=d.n_relax,
+        metavar="N",
+        help=f"distinct candidates relaxed after screening (default {d.n_relax}; 0: all, no screening)",
+    )
+    pr.add_argument(
+        "--screen",
+        default=d.screen,
+        choices=["distance", "random"],
+        help="screening order: loss against the predicted distance matrix (default) or random",
+    )
+    pr.add_argument(
+        "--pyxtal-share",
+        type=float,
+        default=d.pyxtal_share,
+        help=f"share of candidates drawn by pyxtal instead of the GA (default {d.pyxtal_share:g})",
+    )
+    pr.add_argument(
+        "--cell-only",
+        action="store_true",
+        help="take a reduced formula as the cell contents (do not try 2, 3, ... formula units)",
+    )
     pr.add_argument("--space-groups", type=int, default=5, help="predicted groups used (default 5)")
     pr.add_argument("--space-group", type=int, action="append", default=None, metavar="G",
                     help="use this space group instead of predicted ones (repeatable)")  # fmt: skip
-    pr.add_argument("--relax-steps", type=int, default=200, help="CHGNet steps per candidate (default 200)")
+    pr.add_argument(
+        "--relax-steps",
+        type=int,
+        default=d.relax_steps,
+        help=f"CHGNet steps per candidate (default {d.relax_steps})",
+    )
     pr.add_argument("--fmax", type=float, default=0.1, help="eV/Å force threshold (default 0.1)")
     pr.add_argument("--population", type=int, default=48, help="GA population (default 48)")
     pr.add_argument("--generations", type=int, default=60, help="GA generations (default 60)")
@@ -197,13 +241,14 @@ def run_train_lattice(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Run ``xtalkit csp predict``."""
-    from xtalkit.csp.pipeline import CSPConfig, check_formula, default_lattice_model_path, predict
+    from xtalkit.csp.pipeline import check_formula, default_lattice_model_path, predict
 
     config = CSPConfig(
         top_k=args.top_k, n_candidates=args.candidates, n_space_groups=args.space_groups,
         relax_steps=args.relax_steps, fmax=args.fmax, population=args.population,
         generations=args.generations, require_balanced=args.require_balanced, seed=args.seed,
-        group_seconds=args.group_seconds,
+        group_seconds=args.group_seconds, n_relax=args.relax, screen=args.screen,
+        pyxtal_share=args.pyxtal_share, search_z=not args.cell_only,
     ).check()  # fmt: skip
     if args.workers < 1 or args.threads < 1:
         raise XtalkitError("--workers and --threads must be at least 1")
@@ -218,14 +263,7 @@ def run_predict(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-        if args.method == "alphacrystal" and args.model is None:
-            raise XtalkitError("no distance-matrix model: pass --model (train one with `xtalkit csp train`)")
         lattice = args.lattice_model or default_lattice_model_path(args.model)
-        if lattice is None:
-            raise XtalkitError(
-                "no lattice model: pass --lattice-model (or keep lattice.npz beside --model; "
-                "`xtalkit csp train-lattice`)"
-            )
         outcomes = predict(
             valid, args.out, model=args.model, lattice_model=lattice, config=config, method=args.method,
             workers=args.workers, threads_per_worker=args.threads, space_groups=args.space_group,

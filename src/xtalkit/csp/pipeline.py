@@ -79,6 +79,7 @@ from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
 
 METHODS = ("alphacrystal", "random")
+SCREENS = ("distance", "random")
 
 
 @dataclasses.dataclass
@@ -99,6 +100,15 @@ class CSPConfig:
         angle_tolerance: degrees, range of the free lattice angles in the GA.
         unique: top-K are distinct structures (StructureMatcher).
         require_balanced: an unbalanced formula is an error instead of a flag.
+        n_relax: distinct candidates relaxed after screening (:mod:`xtalkit.csp.screen`);
+            0 relaxes every candidate without screening (the random baseline at full budget).
+        screen: how screening ranks candidates: ``"distance"`` (loss against the predicted
+            distance matrix) or ``"random"`` (a seeded random order: the distance-matrix term
+            switched off).
+        pyxtal_share: alphacrystal: fraction of each group's quota drawn as pyxtal random
+            structures instead of GA reconstructions (both are screened together).
+        search_z: a reduced formula (counts without common divisor) tries every cell of
+            ≤ 12 atoms (:mod:`xtalkit.csp.formulas`); False: the formula is the cell.
         attempts_per_candidate: random baseline: pyxtal attempts per wanted structure.
         group_seconds: wall-time budget of candidate generation in one space group
             (seconds; 0: no limit). Keeps a group whose cell pyxtal cannot fill from
@@ -107,9 +117,9 @@ class CSPConfig:
     """
 
     top_k: int = 10
-    n_candidates: int = 50
+    n_candidates: int = 40
     n_space_groups: int = 5
-    relax_steps: int = 200
+    relax_steps: int = 100
     fmax: float = 0.1
     relax_cell: bool = True
     population: int = 48
@@ -119,6 +129,10 @@ class CSPConfig:
     angle_tolerance: float = 5.0
     unique: bool = True
     require_balanced: bool = False
+    n_relax: int = 20
+    screen: str = "distance"
+    pyxtal_share: float = 0.0
+    search_z: bool = True
     attempts_per_candidate: int = 20
     group_seconds: float = 120.0
     seed: int = 0
@@ -139,6 +153,12 @@ class CSPConfig:
             raise XtalkitError("lattice tolerances must be ≥ 0")
         if not self.group_seconds >= 0:
             raise XtalkitError("the time per space group must be ≥ 0 seconds (0: no limit)")
+        if self.n_relax < 0:
+            raise XtalkitError("the number of relaxed candidates must be ≥ 0 (0: all)")
+        if self.screen not in SCREENS:
+            raise XtalkitError(f"screen must be one of {', '.join(SCREENS)}, got {self.screen!r}")
+        if not 0.0 <= self.pyxtal_share <= 1.0:
+            raise XtalkitError("the pyxtal share must be between 0 and 1")
         return self
 
 
@@ -159,6 +179,9 @@ class CandidateRecord:
         duplicate_of: index of an identical earlier candidate whose relaxation it shares (or -1).
         relaxed_space_group: space group of the relaxed structure (spglib, 0.1 Å; 0 if unknown).
         rank: 1-based rank among the written top-K (0: not written).
+        cell: cell formula the candidate was built for.
+        source: ``"ga"`` (distance-matrix reconstruction) or ``"pyxtal"`` (random).
+        screen_score: score of the screening (Å² for ``"distance"``; NaN if not screened).
     """
 
     index: int
@@ -173,6 +196,9 @@ class CandidateRecord:
     duplicate_of: int = -1
     relaxed_space_group: int = 0
     rank: int = 0
+    cell: str = ""
+    source: str = ""
+    screen_score: float = float("nan")
 
 
 @dataclasses.dataclass
@@ -206,28 +232,38 @@ def split_quota(n: int, groups: int) -> list[int]:
 
 
 def check_formula(formula, config: CSPConfig | None = None) -> dict:
-    """Validate a cell formula before any model is loaded.
+    """Validate a formula before any model is loaded.
 
     Returns:
-        ``{"formula": cell formula in encoding order, "n_atoms", "charge_balanced",
+        ``{"formula": directory name (encoding order), "cells": cell formulas tried,
+        "reduced": Z searched, "n_atoms": atoms of the largest cell, "charge_balanced",
         "oxidation_states", "warning"}`` (``warning`` is "" or one line).
 
     Raises:
-        XtalkitError: unreadable formula, unknown element, more than 12 atoms per cell,
-            or (with ``require_balanced``) no charge-balanced assignment.
+        XtalkitError: unreadable formula, unknown element, fractional amounts, more than
+            12 atoms per cell, or (with ``require_balanced``) no charge-balanced assignment.
     """
+    from xtalkit.csp.formulas import cell_multiples
+
     cfg = config or CSPConfig()
-    enc = encode_composition(formula)
-    cb = check_charge_balance(enc.formula, warn=False)
+    if cfg.search_z:
+        request = cell_multiples(formula)
+        name, cells, reduced = request.name, request.cells, request.reduced
+    else:
+        name = encode_composition(formula).formula
+        cells, reduced = (name,), False
+    cb = check_charge_balance(name, warn=False)
     warning = ""
     if not cb.balanced:
-        text = f"{enc.formula}: no charge-balanced assignment of common oxidation states"
+        text = f"{name}: no charge-balanced assignment of common oxidation states"
         if cfg.require_balanced:
             raise XtalkitError(text + " (--require-balanced)")
         warning = text + "; predicting anyway (intermetallics are often unbalanced)"
     return {
-        "formula": enc.formula,
-        "n_atoms": enc.num_atoms,
+        "formula": name,
+        "cells": list(cells),
+        "reduced": reduced,
+        "n_atoms": encode_composition(cells[-1]).num_atoms,
         "charge_balanced": cb.balanced,
         "oxidation_states": cb.oxidation_states,
         "warning": warning,
@@ -268,41 +304,54 @@ def default_lattice_model_path(model_path) -> Path | None:
 
 # ------------------------------------------------------------------------------------ planning
 def plan_space_groups(
-    formula: str, lattice_model, config: CSPConfig, space_groups: Sequence[int] | None = None
+    formula, lattice_model, config: CSPConfig, space_groups: Sequence[int] | None = None
 ) -> list[dict]:
-    """Groups, their lattices and candidate quotas for one cell formula.
+    """Groups, their cells, lattices and candidate quotas for one formula.
+
+    With several cells (a reduced formula, :mod:`xtalkit.csp.formulas`) every
+    (group, cell) pair the lattice model proposes competes: pairs are ranked by
+    the group's score, a group is used once, in the smallest cell that it can
+    hold, and the ``n_space_groups`` best pairs are kept.
 
     Args:
-        formula: cell formula (encoding order).
+        formula: cell formula (encoding order) or a sequence of cell formulas, smallest first.
         lattice_model: :class:`~xtalkit.csp.lattice.LatticeModel`.
         config: settings (``n_space_groups``, ``n_candidates``).
         space_groups: use these groups (in this order) instead of the predicted ones.
 
     Returns:
-        ``[{"space_group", "symbol", "crystal_system", "score", "lattice", "quota"}, ...]``.
+        ``[{"space_group", "symbol", "crystal_system", "score", "cell", "n_atoms", "lattice",
+        "quota"}, ...]``.
 
     Raises:
-        XtalkitError: a given group that cannot hold the cell.
+        XtalkitError: a given group that can hold none of the cells.
     """
     from xtalkit.csp.data import crystal_system
     from xtalkit.csp.lattice import holds_composition, space_group_symbol
 
-    enc = encode_composition(formula)
-    _, counts = np.unique(enc.numbers, return_counts=True)
+    cells = [encode_composition(f).formula for f in ([formula] if isinstance(formula, str) else formula)]
+    counts = [np.unique(encode_composition(c).numbers, return_counts=True)[1].tolist() for c in cells]
+    guesses = []
     if space_groups:
-        guesses = []
         for g in space_groups:
-            if not holds_composition(int(g), counts.tolist()):
+            fits = [c for c, n in zip(cells, counts, strict=True) if holds_composition(int(g), n)]
+            if not fits:
                 raise XtalkitError(
-                    f"{enc.formula}: space group {g} ({space_group_symbol(int(g))}) has no combination of "
-                    "Wyckoff positions for these atoms in its conventional cell"
+                    f"{cells[0]}: space group {g} ({space_group_symbol(int(g))}) has no combination of "
+                    f"Wyckoff positions for these atoms in its conventional cell ({', '.join(cells)})"
                 )
-            guesses.append((int(g), space_group_symbol(int(g)), crystal_system(int(g)), None))
+            guesses.append((int(g), space_group_symbol(int(g)), crystal_system(int(g)), None, fits[0]))
     else:
-        guesses = [
-            (s.number, s.symbol, s.crystal_system, s.score)
-            for s in lattice_model.top_space_groups(enc.formula, config.n_space_groups)
+        pairs = [
+            (-s.score, k, s.number, s.symbol, s.crystal_system, s.score, c)
+            for k, c in enumerate(cells)
+            for s in lattice_model.top_space_groups(c, config.n_space_groups)
         ]
+        used: set[int] = set()
+        for *_, g, sym, system, score, c in sorted(pairs, key=lambda p: p[:3]):
+            if g not in used and len(guesses) < config.n_space_groups:
+                used.add(g)
+                guesses.append((g, sym, system, score, c))
     quotas = split_quota(config.n_candidates, len(guesses))
     return [
         {
@@ -310,16 +359,18 @@ def plan_space_groups(
             "symbol": sym,
             "crystal_system": system,
             "score": score,
-            "lattice": [float(v) for v in lattice_model.lattice(enc.formula, g)],
+            "cell": c,
+            "n_atoms": encode_composition(c).num_atoms,
+            "lattice": [float(v) for v in lattice_model.lattice(c, g)],
             "quota": q,
         }
-        for (g, sym, system, score), q in zip(guesses, quotas, strict=True)
+        for (g, sym, system, score, c), q in zip(guesses, quotas, strict=True)
     ]
 
 
 # ------------------------------------------------------------------------------------ generation
 def _ga_candidates(
-    formula, group: dict, want: int, distances, mask, config: CSPConfig, start: int, deadline: float | None
+    cell: str, group: dict, want: int, distances, mask, config: CSPConfig, start: int, deadline: float | None
 ):
     """Up to ``want`` GA candidates in one group (restarts until the quota or the deadline is met)."""
     from xtalkit.csp.reconstruct import reconstruct
@@ -329,10 +380,10 @@ def _ga_candidates(
     while len(out) < want and restart < start + want:
         if out and deadline is not None and time.monotonic() >= deadline:
             break
-        rng = np.random.default_rng(formula_seed(config.seed, formula, group["space_group"], restart))
+        rng = np.random.default_rng(formula_seed(config.seed, cell, group["space_group"], restart))
         restart += 1
         cands = reconstruct(
-            formula,
+            cell,
             group["space_group"],
             group["lattice"],
             distances,
@@ -350,17 +401,15 @@ def _ga_candidates(
         if not cands:
             break
         for c in cands[: want - len(out)]:
-            out.append((c.structure, tuple(c.wyckoffs), float(c.loss), float(c.distance_rmse)))
+            out.append((c.structure, tuple(c.wyckoffs), float(c.loss), float(c.distance_rmse), "ga"))
     return out, restart
 
 
-def _random_candidates(
-    formula, group: dict, want: int, config: CSPConfig, start: int, deadline: float | None
-):
+def _random_candidates(cell: str, group: dict, want: int, config: CSPConfig, start: int, deadline):
     from xtalkit.csp.baseline import random_structures
 
     got, used = random_structures(
-        formula,
+        cell,
         group["space_group"],
         group["lattice"],
         want,
@@ -369,13 +418,27 @@ def _random_candidates(
         first_attempt=start,
         deadline=deadline,
     )
-    return [(s, w, float("nan"), float("nan")) for s, w in got], start + used
+    return [(s, w, float("nan"), float("nan"), "pyxtal") for s, w in got], start + used
 
 
 def generate_candidates(
-    formula: str, plan: list[dict], config: CSPConfig, method: str, distances=None, mask=None
+    formula: str, plan: list[dict], config: CSPConfig, method: str, distances=None, mask=None, bar=None
 ) -> tuple[list[CandidateRecord], list[str]]:
     """Candidates of one formula over the planned groups (module docstring, step 4).
+
+    ``alphacrystal`` fills each group's quota with GA reconstructions, except a
+    ``pyxtal_share`` of it drawn as pyxtal random structures (also what the GA
+    cannot build); ``random`` uses pyxtal only.
+
+    Args:
+        formula: cell formula of plan entries without a ``"cell"``.
+        plan: :func:`plan_space_groups` output.
+        config: settings.
+        method: ``"alphacrystal"`` or ``"random"``.
+        distances: predicted (12, 12) distances of ``formula``, or a mapping
+            cell formula → ``(distances, mask)`` (alphacrystal).
+        mask: (12,) atom mask of ``distances`` when it is an array.
+        bar: optional tqdm bar, advanced by the candidates of each group.
 
     Returns:
         ``(candidates, notes)``; notes are one-line messages about groups that
@@ -383,35 +446,53 @@ def generate_candidates(
     """
     if method not in METHODS:
         raise XtalkitError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    targets = (
+        distances if isinstance(distances, dict) else {encode_composition(formula).formula: (distances, mask)}
+    )
     records: list[CandidateRecord] = []
     notes: list[str] = []
-    cursor = {g["space_group"]: 0 for g in plan}
+    cursor = {(g["space_group"], src): 0 for g in plan for src in ("ga", "pyxtal")}
     produced = {g["space_group"]: 0 for g in plan}
+
+    def draw(group: dict, cell: str, source: str, want: int, deadline) -> list:
+        key = (group["space_group"], source)
+        if source == "ga":
+            d, m = targets[cell]
+            got, cursor[key] = _ga_candidates(cell, group, want, d, m, config, cursor[key], deadline)
+        else:
+            got, cursor[key] = _random_candidates(cell, group, want, config, cursor[key], deadline)
+        return got
 
     def run(group: dict, want: int) -> int:
         if want <= 0:
             return 0
         g = group["space_group"]
+        cell = group.get("cell") or encode_composition(formula).formula
         t0 = time.monotonic()
         deadline = t0 + config.group_seconds if config.group_seconds > 0 else None
+        n_pyxtal = want if method == "random" else round(config.pyxtal_share * want)
+        got = []
         try:
-            if method == "alphacrystal":
-                got, cursor[g] = _ga_candidates(
-                    formula, group, want, distances, mask, config, cursor[g], deadline
-                )
-            else:
-                got, cursor[g] = _random_candidates(formula, group, want, config, cursor[g], deadline)
+            if n_pyxtal < want:
+                got += draw(group, cell, "ga", want - n_pyxtal, deadline)
+            if len(got) < want:
+                got += draw(group, cell, "pyxtal", want - len(got), deadline)
         except XtalkitError as exc:
             notes.append(f"space group {g}: {exc}")
-            return 0
         if len(got) < want and deadline is not None and time.monotonic() >= deadline:
             notes.append(
                 f"space group {g}: time limit ({config.group_seconds:g} s) reached after "
                 f"{time.monotonic() - t0:.0f} s with {len(got)} of {want} candidates"
             )
-        for s, w, loss, rmse in got:
-            records.append(CandidateRecord(len(records), g, w, s, ga_loss=loss, distance_rmse=rmse))
+        for s, w, loss, rmse, source in got:
+            records.append(
+                CandidateRecord(
+                    len(records), g, w, s, ga_loss=loss, distance_rmse=rmse, cell=cell, source=source
+                )
+            )
         produced[g] += len(got)
+        if bar is not None:
+            bar.update(len(got))
         return len(got)
 
     carry = 0
@@ -428,6 +509,56 @@ def generate_candidates(
     return records, notes
 
 
+# ------------------------------------------------------------------------------------ screening
+def screen_candidates(
+    records: list[CandidateRecord], config: CSPConfig, distances=None, formula: str = ""
+) -> None:
+    """Keep the ``n_relax`` best distinct candidates for relaxation (:mod:`xtalkit.csp.screen`).
+
+    Sets ``screen_score`` on every candidate; the others get the status
+    ``"duplicate"`` (``duplicate_of`` names the kept look-alike) or
+    ``"screened out"`` and are not relaxed. ``n_relax = 0`` leaves every candidate
+    pending (no screening).
+
+    Args:
+        records: candidates, status ``"pending"``.
+        config: settings (``n_relax``, ``screen``, ``seed``).
+        distances: mapping cell formula → ``(distances, mask)`` (``screen="distance"``).
+        formula: formula name, seeds the ``"random"`` order.
+
+    Raises:
+        XtalkitError: ``screen="distance"`` without predicted distances.
+    """
+    from xtalkit.csp.screen import distance_loss, screen
+
+    if config.n_relax <= 0 or not records:
+        return
+    if config.screen == "distance":
+        if distances is None:
+            raise XtalkitError(
+                "screening by distance needs the predicted distance matrix (method alphacrystal)"
+            )
+        scores = np.array(
+            [
+                r.ga_loss if r.source == "ga" else distance_loss(r.structure, *distances[r.cell])
+                for r in records
+            ]
+        )
+    else:
+        rng = np.random.default_rng(formula_seed(config.seed, formula, len(records)))
+        scores = rng.permutation(len(records)).astype(float)
+    kept, representative = screen([r.structure for r in records], scores, config.n_relax)
+    keep = set(kept.tolist())
+    for r, score, rep in zip(records, scores, representative, strict=True):
+        r.screen_score = float(score)
+        if r.index in keep:
+            continue
+        if rep != r.index:
+            r.status, r.duplicate_of = "duplicate", int(rep)
+        else:
+            r.status = "screened out"
+
+
 # ------------------------------------------------------------------------------------ relaxation
 def _structure_key(structure) -> tuple:
     lat = tuple(np.round(structure.lattice.parameters, 4))
@@ -437,12 +568,26 @@ def _structure_key(structure) -> tuple:
     return lat, tuple(sites)
 
 
-def relax_candidates(records: list[CandidateRecord], config: CSPConfig) -> None:
-    """Relax every candidate with CHGNet in place (identical candidates once; module docstring, step 5)."""
+def relax_candidates(records: list[CandidateRecord], config: CSPConfig, bar=None) -> int:
+    """Relax the pending candidates with CHGNet in place (identical ones once; module docstring, step 5).
+
+    Args:
+        records: candidates; only those with status ``"pending"`` are relaxed.
+        config: settings (``relax_steps``, ``fmax``, ``relax_cell``).
+        bar: optional tqdm bar, advanced once per pending candidate.
+
+    Returns:
+        The number of CHGNet relaxations run.
+    """
     from xtalkit.csp.reconstruct import relax
 
     seen: dict[tuple, CandidateRecord] = {}
+    runs = 0
     for rec in records:
+        if rec.status != "pending":
+            continue
+        if bar is not None:
+            bar.update()
         key = _structure_key(rec.structure)
         first = seen.get(key)
         if first is not None:
@@ -450,6 +595,7 @@ def relax_candidates(records: list[CandidateRecord], config: CSPConfig) -> None:
             rec.relaxed_space_group, rec.duplicate_of = first.relaxed_space_group, first.index
             continue
         seen[key] = rec
+        runs += 1
         try:
             relaxed, energy = relax(
                 rec.structure, steps=config.relax_steps, fmax=config.fmax, relax_cell=config.relax_cell
@@ -462,6 +608,7 @@ def relax_candidates(records: list[CandidateRecord], config: CSPConfig) -> None:
             continue
         rec.relaxed, rec.energy, rec.status = relaxed, float(energy), "ok"
         rec.relaxed_space_group = _space_group_number(relaxed)
+    return runs
 
 
 def _space_group_number(structure, symprec: float = 0.1) -> int:
@@ -508,8 +655,8 @@ def _candidates_csv(records: list[CandidateRecord]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(
-        ["index", "rank", "space_group", "wyckoffs", "ga_loss_A2", "distance_rmse_A", "energy_eV_per_atom",
-         "relaxed_space_group", "volume_A3", "status", "duplicate_of"]
+        ["index", "rank", "cell", "space_group", "source", "wyckoffs", "ga_loss_A2", "distance_rmse_A",
+         "screen_score", "energy_eV_per_atom", "relaxed_space_group", "volume_A3", "status", "duplicate_of"]
     )  # fmt: skip
     for r in records:
         vol = r.relaxed.volume if r.relaxed is not None else float("nan")
@@ -517,10 +664,13 @@ def _candidates_csv(records: list[CandidateRecord]) -> str:
             [
                 r.index,
                 r.rank or "",
+                r.cell,
                 r.space_group,
+                r.source,
                 " ".join(w_.replace(" ", ":") for w_ in r.wyckoffs),
                 _fmt(r.ga_loss),
                 _fmt(r.distance_rmse),
+                _fmt(r.screen_score),
                 _fmt(r.energy),
                 r.relaxed_space_group or "",
                 _fmt(vol, 4),
@@ -553,8 +703,9 @@ def predict_formula(
         formula: cell contents, e.g. ``"Na4Cl4"``.
         out_dir: output root; the formula's files go to ``out_dir/<cell formula>/``.
         model: :class:`~xtalkit.models.distmat.DistMatNet` or its model file
-            (not needed by ``method="random"``).
-        lattice_model: :class:`~xtalkit.csp.lattice.LatticeModel` or its ``.npz``.
+            (not needed by ``method="random"``; default: the shipped model).
+        lattice_model: :class:`~xtalkit.csp.lattice.LatticeModel` or its ``.npz``
+            (default: the shipped model).
         config: settings.
         method: ``"alphacrystal"`` or ``"random"`` (:mod:`xtalkit.csp.baseline`).
         space_groups: fixed groups instead of the predicted ones.
@@ -574,21 +725,49 @@ def predict_formula(
     summary_path = Path(out_dir) / info["formula"] / "summary.json"
     if summary_path.is_file() and not force:
         return _predict_loaded(formula, out_dir, None, {}, None, cfg, method, space_groups, force)
+    model, lattice_model = default_models(model, lattice_model, method)
     net, net_meta = _load_distmat(model) if method == "alphacrystal" else (None, {})
     return _predict_loaded(
         formula, out_dir, net, net_meta, _load_lattice(lattice_model), cfg, method, space_groups, force
     )
 
 
+def default_models(model, lattice_model, method: str = "alphacrystal") -> tuple:
+    """The shipped distance-matrix and lattice models where none is given.
+
+    Returns:
+        ``(model, lattice_model)``: the arguments, with None replaced by the files of the
+        shipped ``alphacrystal-distmat`` (alphacrystal only) and ``alphacrystal-lattice``.
+
+    Raises:
+        XtalkitError: a needed shipped model is missing from this installation.
+    """
+    from xtalkit import pretrained
+
+    if model is None and method == "alphacrystal":
+        model = pretrained.path(pretrained.DEFAULT_CSP_MODEL)
+    if lattice_model is None:
+        lattice_model = pretrained.path(pretrained.DEFAULT_LATTICE_MODEL)
+    return model, lattice_model
+
+
 def _predict_loaded(
-    formula, out_dir, net, net_meta: dict, lat, cfg: CSPConfig, method: str, space_groups, force: bool
+    formula,
+    out_dir,
+    net,
+    net_meta: dict,
+    lat,
+    cfg: CSPConfig,
+    method: str,
+    space_groups,
+    force: bool,
+    progress: bool = False,
 ) -> FormulaOutcome:
-    """:func:`predict_formula` with the models already loaded."""
+    """:func:`predict_formula` with the models already loaded (``progress``: stage bar on stderr)."""
     from xtalkit import __version__
 
     info = check_formula(formula, cfg)
-    cell = info["formula"]
-    directory = Path(out_dir) / cell
+    directory = Path(out_dir) / info["formula"]
     summary_path = directory / "summary.json"
     if summary_path.is_file() and not force:
         try:
@@ -602,46 +781,61 @@ def _predict_loaded(
         raise XtalkitError("no distance-matrix model: pass one (train it with `xtalkit csp train`)")
 
     t0 = time.time()
-    distances = mask = None
-    if method == "alphacrystal":
-        distances, mask = net.predict_formula(cell)
-    plan = plan_space_groups(cell, lat, cfg, space_groups)
-    records, notes = generate_candidates(cell, plan, cfg, method, distances, mask)
-    t1 = time.time()
-    relax_candidates(records, cfg)
-    t2 = time.time()
-    top = rank_candidates(records, cfg.top_k, cfg.unique)
-    t3 = time.time()
+    name = info["formula"]
+    bar = _stage_bar(name, "groups", len(info["cells"]), progress)
+    try:
+        targets = None
+        if method == "alphacrystal":
+            targets = {c: net.predict_formula(c) for c in info["cells"]}
+        plan = plan_space_groups(info["cells"], lat, cfg, space_groups)
+        bar.update(len(info["cells"]))
+        _next_stage(bar, name, "generation", cfg.n_candidates)
+        records, notes = generate_candidates(name, plan, cfg, method, targets, bar=bar)
+        t1 = time.time()
+        screen_candidates(records, cfg, targets, name)
+        t2 = time.time()
+        _next_stage(bar, name, "relaxation", sum(r.status == "pending" for r in records))
+        n_relaxations = relax_candidates(records, cfg, bar)
+        t3 = time.time()
+        top = rank_candidates(records, cfg.top_k, cfg.unique)
+        t4 = time.time()
+    finally:
+        bar.close()
 
+    directory = Path(out_dir) / name
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("rank_*.cif"):
         stale.unlink()
     files = []
     for r in top:
-        name = f"rank_{r.rank:02d}.cif"
+        fname = f"rank_{r.rank:02d}.cif"
         comment = (
-            f"xtalkit csp {method}: {cell} rank {r.rank}, candidate {r.index}, "
+            f"xtalkit csp {method}: {r.cell} rank {r.rank}, candidate {r.index}, "
             f"generated in space group {r.space_group}, CHGNet energy {r.energy:.6f} eV/atom"
         )
-        atomic_write(directory / name, _cif_text(r.relaxed, comment))
-        files.append(name)
+        atomic_write(directory / fname, _cif_text(r.relaxed, comment))
+        files.append(fname)
     atomic_write(directory / "candidates.csv", _candidates_csv(records))
     failed = [r for r in records if r.status.startswith("failed")]
-    L = info["n_atoms"]
     summary = {
-        "formula": cell,
+        "formula": name,
         "input": str(formula),
         "method": method,
+        "cells": info["cells"],
+        "reduced": info["reduced"],
         "n_atoms": info["n_atoms"],
         "charge_balanced": info["charge_balanced"],
         "oxidation_states": info["oxidation_states"],
         "config": cfg.as_dict(),
         "model": net_meta.get("file") if method == "alphacrystal" else None,
         "model_cell": net_meta.get("cell") if method == "alphacrystal" else None,
-        "predicted_distances": None if distances is None else np.round(distances[:L, :L], 4).tolist(),
+        "predicted_distances": None
+        if targets is None
+        else {c: np.round(d[: m.sum(), : m.sum()], 4).tolist() for c, (d, m) in targets.items()},
         "space_groups": plan,
         "n_generated": len(records),
-        "n_relaxations": sum(1 for r in records if r.duplicate_of < 0),
+        "n_relaxations": n_relaxations,
+        "n_screened_out": sum(r.status in ("duplicate", "screened out") for r in records),
         "n_failed": len(failed),
         "notes": notes,
         "top": [
@@ -651,17 +845,39 @@ def _predict_loaded(
                 "candidate": r.index,
                 "energy_per_atom": r.energy,
                 "space_group": r.space_group,
+                "cell": r.cell,
+                "source": r.source,
                 "relaxed_space_group": r.relaxed_space_group,
                 "wyckoffs": list(r.wyckoffs),
                 "ga_loss": None if math.isnan(r.ga_loss) else r.ga_loss,
             }
             for r, f in zip(top, files, strict=True)
         ],
-        "seconds": {"generate": t1 - t0, "relax": t2 - t1, "rank": t3 - t2, "total": time.time() - t0},
+        "seconds": {
+            "generate": t1 - t0,
+            "screen": t2 - t1,
+            "relax": t3 - t2,
+            "rank": t4 - t3,
+            "total": time.time() - t0,
+        },
         "xtalkit": __version__,
     }
     atomic_write(summary_path, json.dumps(summary, indent=1, allow_nan=False, default=_json_default))
     return FormulaOutcome(str(formula), "done", info["warning"], str(directory), summary)
+
+
+def _stage_bar(name: str, stage: str, total: int, enabled: bool):
+    """A tqdm bar on stderr naming the formula and the stage that runs."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc=f"{name}: {stage}", unit="step", disable=not enabled, file=sys.stderr, leave=False
+    )
+
+
+def _next_stage(bar, name: str, stage: str, total: int) -> None:
+    bar.reset(total=total)
+    bar.set_description(f"{name}: {stage}")
 
 
 def _json_default(x):
@@ -683,7 +899,7 @@ def _init_worker(model, lattice_model, threads: int) -> None:
 
 
 def _worker_task(args: tuple) -> FormulaOutcome:
-    formula, out_dir, config, method, space_groups, force = args
+    formula, out_dir, config, method, space_groups, force, progress = args
     try:
         return _predict_loaded(
             formula,
@@ -695,6 +911,7 @@ def _worker_task(args: tuple) -> FormulaOutcome:
             method,
             space_groups,
             force,
+            progress,
         )
     except XtalkitError as exc:
         return FormulaOutcome(str(formula), "failed", str(exc))
@@ -725,8 +942,9 @@ def predict(
     Args:
         formulas: cell formulas.
         out_dir: output root.
-        model: distance-matrix network or its file (``method="alphacrystal"``).
-        lattice_model: lattice model or its file.
+        model: distance-matrix network or its file (``method="alphacrystal"``; default:
+            the shipped ``alphacrystal-distmat``).
+        lattice_model: lattice model or its file (default: the shipped ``alphacrystal-lattice``).
         config: settings.
         method: ``"alphacrystal"`` or ``"random"``.
         workers: processes (1: this process); each loads the models once and
@@ -734,7 +952,8 @@ def predict(
         threads_per_worker: torch threads per worker process.
         space_groups: fixed groups for every formula instead of predicted ones.
         force: recompute formulas that have a summary.
-        progress: tqdm bar over formulas on stderr.
+        progress: tqdm bar over formulas on stderr, and with one worker a bar naming the
+            stage of the running formula (groups, generation, relaxation).
 
     Returns:
         One :class:`FormulaOutcome` per distinct input formula, in input order.
@@ -759,12 +978,11 @@ def predict(
         seen.add(cell)
         todo.append((i, str(f)))
         pending = pending or force or not (Path(out_dir) / cell / "summary.json").is_file()
-    if pending and lattice_model is None:
-        raise XtalkitError("no lattice model: pass one (train it with `xtalkit csp train-lattice`)")
-    if pending and method == "alphacrystal" and model is None:
-        raise XtalkitError("no distance-matrix model: pass one (train it with `xtalkit csp train`)")
+    if pending:
+        model, lattice_model = default_models(model, lattice_model, method)
     groups = list(space_groups) if space_groups else None
-    jobs = [(f, str(out_dir), cfg, method, groups, force) for _, f in todo]
+    stages = progress and (workers <= 1 or len(todo) <= 1)  # a stage bar per formula in this process
+    jobs = [(f, str(out_dir), cfg, method, groups, force, stages) for _, f in todo]
     bar = tqdm(total=len(jobs), desc="formulas", unit="formula", disable=not progress, file=sys.stderr)
     try:
         if workers <= 1 or len(jobs) <= 1 or not pending:

@@ -250,10 +250,24 @@ def _blocks(numbers: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _profile_loss(
+def profile_loss(
     D: np.ndarray, numbers: np.ndarray, target_profiles: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Loss (P,) in Å² and assignment (P, n): candidate atom placed on each target row."""
+    """Distance-profile loss of §2.4 for a batch of candidate distance matrices.
+
+    Each atom's profile is its sorted distances to the atoms of each element
+    (:func:`~xtalkit.csp.encoding.distance_profiles`); candidate atoms are
+    assigned to target rows of the same element by a linear assignment, and the
+    loss is the summed squared profile difference over ``n²``.
+
+    Args:
+        D: (P, n, n) candidate distances, Å, atoms in encoding order.
+        numbers: (n,) atomic numbers in encoding order (equal elements contiguous).
+        target_profiles: (n, n) profiles of the target matrix.
+
+    Returns:
+        ``(loss, assignment)``: (P,) Å² and (P, n), the candidate atom placed on each target row.
+    """
     P, n = D.shape[0], D.shape[1]
     prof = distance_profiles(D, numbers)  # (P, n, n)
     cost = np.zeros(P)
@@ -446,7 +460,7 @@ def reconstruct(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     enc = encode_composition(formula)
     numbers = enc.numbers
-    target = _clean_target(target_distances, target_mask, numbers, enc.formula)
+    target = clean_target(target_distances, target_mask, numbers, enc.formula)
     target_prof = distance_profiles(target, numbers)
 
     params0 = np.asarray(lattice_parameters, dtype=float).reshape(-1)
@@ -461,7 +475,7 @@ def reconstruct(
 
     def evaluate(tpl: _Template, coords: np.ndarray, lat: np.ndarray) -> np.ndarray:
         D = _batch_distances(tpl.positions(coords), lattice_matrices(space.expand(lat)), T_red)
-        return _profile_loss(D, numbers, target_prof)[0]
+        return profile_loss(D, numbers, target_prof)[0]
 
     # screening: best loss of random genomes per template
     def late() -> bool:
@@ -494,8 +508,13 @@ def reconstruct(
     return candidates if n_candidates is None else candidates[:n_candidates]
 
 
-def _clean_target(target_distances, target_mask, numbers: np.ndarray, formula: str) -> np.ndarray:
-    """(L, L) symmetric target with zero diagonal, rows of the atoms of ``numbers``."""
+def clean_target(target_distances, target_mask, numbers: np.ndarray, formula: str) -> np.ndarray:
+    """(L, L) symmetric target with zero diagonal, rows of the atoms of ``numbers``.
+
+    Raises:
+        XtalkitError: a matrix that is not square, too small, non-finite, or a mask
+            that does not mark ``len(numbers)`` atoms.
+    """
     n = numbers.size
     T_in = np.asarray(target_distances, dtype=float)
     if T_in.ndim != 2 or T_in.shape[0] != T_in.shape[1] or T_in.shape[0] < n:
@@ -627,7 +646,7 @@ def _finish(tpl, coords, lat, space, target, numbers, space_group, target_prof) 
     frac = tpl.positions(coords[None])[0]
     lattice = lattice_matrices(params)
     D = distance_matrix(lattice, frac)
-    loss, assign = _profile_loss(D[None], numbers, target_prof)
+    loss, assign = profile_loss(D[None], numbers, target_prof)
     a = _matrix_assignment(D, target, numbers, assign[0], target_prof)
     n = numbers.size
     Dp = D[np.ix_(a, a)]

@@ -16,6 +16,8 @@ from xtalkit.errors import XtalkitError
 REGISTRY: dict[str, tuple[str, str, str, str]] = {}
 
 DEFAULT_ADP_MODEL = "harmonic-adp"
+DEFAULT_CSP_MODEL = "alphacrystal-distmat"
+DEFAULT_LATTICE_MODEL = "alphacrystal-lattice"
 
 
 def _register() -> None:
@@ -34,6 +36,20 @@ def _register() -> None:
             "adp",
             "the paper's CartNet (Cholesky head, width 128) trained on experimental ADPs of AMCSD minerals "
             "and COD crystals",
+        ),
+        "alphacrystal-distmat": (
+            "alphacrystal_distmat.pt",
+            "alphacrystal_distmat.md",
+            "csp",
+            "AlphaCrystal-II distance-matrix network (cells of ≤ 12 atoms), trained on Materials Project "
+            "structures (mp.csv.gz folds 0-7)",
+        ),
+        "alphacrystal-lattice": (
+            "alphacrystal_lattice.npz",
+            "alphacrystal_lattice.md",
+            "csp",
+            "space-group, volume and cell-shape forests from the composition (cells of ≤ 12 atoms), "
+            "fitted on mp.csv.gz folds 0-7",
         ),
         "formation-energy": (
             "formation-energy.pt",

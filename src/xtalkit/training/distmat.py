@@ -15,7 +15,9 @@ on one CPU core, so a GPU job); ``cpu`` — the ``cpu`` widths of
 filters, 0.29 M parameters, ≈ 0.3 s per batch of 64 on one core; with
 validation ≈ 3.5 s per epoch per 1 000 training structures: ≈ 25 s per epoch
 over the ≈ 6 600 conventional cells of ``mp.csv.gz``'s training folds, ≈ 50
-minutes for 125 epochs).
+minutes for 125 epochs); ``medium`` — the shipped size (6 + 6 blocks, 32 → 64 and
+64 → 128 filters, 1.15 M parameters, 20 groups, ≈ 2.6 × the time of ``cpu`` per
+batch).
 
 Metrics (:func:`evaluate_distmat`): the predicted distance of a pair is the
 centre of its most likely group; MSE (Å²), RMSE (Å) and the 8 Å distance-map
@@ -60,7 +62,7 @@ class DistMatConfig:
 
     Attributes:
         num_groups: N distance groups (eq. 5; paper: 5, 10, 20).
-        architecture: key of :data:`xtalkit.models.distmat.PRESETS` (``"paper"`` or ``"cpu"``).
+        architecture: key of :data:`xtalkit.models.distmat.PRESETS` (``"paper"``, ``"medium"`` or ``"cpu"``).
         epochs: passes over the training set (paper: 125).
         batch_size: structures per batch (not in the paper).
         lr: Adam learning rate, constant (paper: 1e-3).
@@ -92,6 +94,7 @@ class DistMatConfig:
 PRESETS: dict[str, dict] = {
     "paper": {},
     "cpu": {"architecture": "cpu"},
+    "medium": {"architecture": "medium", "num_groups": 20},
 }
 """Named settings (module docstring); both train 125 epochs with Adam at 1e-3."""
 
