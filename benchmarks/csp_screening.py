@@ -130,8 +130,8 @@ def main() -> None:
     net, _ = _load_distmat(model)
     lat = _load_lattice(lattice)
     cfg = CSPConfig(
-        n_candidates=args.pool, n_space_groups=args.space_groups, relax_steps=args.relax_steps, seed=args.seed,
-        search_z=False, n_relax=0,
+        n_candidates=args.pool, n_space_groups=args.space_groups, relax_steps=args.relax_steps,
+        seed=args.seed, search_z=False, n_relax=0,
     ).check()  # fmt: skip
     policies = ["random", "ga", "ga+dm", "mixed+dm", "pyxtal+dm", "pyxtal+random"]
     half = args.pool // 2
@@ -188,8 +188,8 @@ def main() -> None:
         "# Screening policies before relaxation (mp.csv.gz fold 7, validation formulas)",
         "",
         f"{len(rows)} formulas; pools of {args.pool} GA and {args.pool} pyxtal candidates over "
-        f"{args.space_groups} predicted groups, all relaxed once (CHGNet ≤ {args.relax_steps} steps); each policy "
-        "ranks only the candidates it would have relaxed. Counts of formulas matched in the top 10 / 20.",
+        f"{args.space_groups} predicted groups, all relaxed once (CHGNet ≤ {args.relax_steps} steps); each "
+        "policy ranks only the candidates it would have relaxed. Formulas matched in the top 10 / 20.",
         f"A match was possible at all (some relaxed candidate matches, default / loose tolerances): "
         f"{sum(r['any_match']['default'] for r in rows)} / {sum(r['any_match']['loose'] for r in rows)}; "
         f"true group among the planned: {sum(r['true_group_planned'] for r in rows)}.",
@@ -200,9 +200,8 @@ def main() -> None:
     for p in policies:
         s = summary[p]
         n_rel = np.mean([r[p]["relaxed"] for r in rows])
-        lines.append(
-            f"| {p} | {n_rel:.1f} | {s['default@10']} | {s['default@20']} | {s['loose@10']} | {s['loose@20']} |"
-        )
+        counts = " | ".join(str(s[k]) for k in ("default@10", "default@20", "loose@10", "loose@20"))
+        lines.append(f"| {p} | {n_rel:.1f} | {counts} |")
     lines += ["", f"Wall time {doc['seconds']:.0f} s; models `{model}`, `{lattice}`.", ""]
     atomic_write(args.out.with_suffix(".json"), json.dumps(doc, indent=1) + "\n")
     atomic_write(args.out.with_suffix(".md"), "\n".join(lines))

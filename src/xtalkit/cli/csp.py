@@ -38,8 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "atoms per cell; mp.csv.gz folds 0-6 train, 7 validation, 8 test), train DistMatNet with Adam "
             "1e-3 for 125 epochs keeping the best validation epoch, and fit the lattice/space-group model on "
             "folds 0-7. Writes RUN_DIR/model.pt and RUN_DIR/lattice.npz. --preset cpu: a 0.29 M-parameter "
-            "network for one CPU; medium: the shipped 1.15 M-parameter network with 20 distance groups; paper: the "
-            "§2.3 network (GPU)."
+            "network for one CPU; medium: the shipped 1.15 M-parameter network with 20 distance groups; "
+            "paper: the §2.3 network (GPU)."
         ),
     )
     tr.add_argument("--data", required=True, help="table file (e.g. mp.csv.gz)")
@@ -96,7 +96,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     pr.add_argument(
         "--lattice-model", default=None,
-        help="lattice model .npz (default: lattice.npz beside --model, else the shipped alphacrystal-lattice)",
+        help="lattice model .npz (default: lattice.npz beside --model, else the shipped "
+        "alphacrystal-lattice)",
     )  # fmt: skip
     pr.add_argument("--method", default="alphacrystal", choices=["alphacrystal", "random"])
     pr.add_argument("--top-k", type=int, default=10, help="structures written per formula (default 10)")

@@ -26,7 +26,7 @@ def run_list(args: argparse.Namespace) -> int:
     for name in names:
         _file, _card, task, desc = pretrained.REGISTRY[name]
         size = pretrained.path(name).stat().st_size / 1e6
-        print(f"{name:<16} {task:<10} {size:5.1f} MB  {desc}")
+        print(f"{name:<22} {task:<10} {size:5.1f} MB  {desc}")
     return 0
 
 

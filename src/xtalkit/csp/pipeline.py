@@ -1,60 +1,79 @@
 r"""AlphaCrystal-II end to end (preprint §2.1, Fig. 1): formula → top-K relaxed structures.
 
-For every cell formula (the contents of the conventional cell, not reduced;
-``"Na4Cl4"`` is rock salt's Fm-3m cell, ``"NaCl"`` a two-atom cell):
+For every formula, as users write it (:mod:`xtalkit.csp.formulas`): a reduced
+formula (``"LiGaSi"``, counts without a common divisor) is tried in every cell
+of ≤ 12 atoms (1, 2, 3, 4 formula units), cell contents (``"Li2Ga2Si2"``,
+``"Na4Cl4"`` — rock salt's Fm-3m cell) in that cell only; ``search_z=False``
+takes a reduced formula as the cell too:
 
 1. **Check.** The formula is parsed and encoded (≤ 12 atoms per cell, known
-   elements; otherwise a one-line :class:`~xtalkit.errors.XtalkitError`), and
-   its charge balance is checked with common oxidation states
+   elements, whole numbers; otherwise a one-line
+   :class:`~xtalkit.errors.XtalkitError`), and its charge balance is checked
+   with common oxidation states
    (:func:`~xtalkit.csp.encoding.check_charge_balance`). An unbalanced formula
    (typical of intermetallics such as TiIn of the paper's Table 3) is *predicted
    anyway* and flagged (``charge_balanced: false`` in the summary, a warning line
    on the command line); ``require_balanced=True`` makes it an error instead.
 2. **Distance matrix.** The network (:class:`~xtalkit.models.distmat.DistMatNet`)
-   predicts the group of every atom pair; the bin centres (Å) are the target.
+   predicts the group of every atom pair of every cell tried; the bin centres
+   (Å) are the target.
 3. **Space groups and lattice.** :class:`~xtalkit.csp.lattice.LatticeModel`
-   ranks the groups that can hold the cell (``n_space_groups`` best, P1 added
-   when fewer qualify) and gives each a lattice (Å, degrees).
-4. **Candidates.** ``n_candidates`` (paper: 50) are split over the groups:
-   ``⌊n/G⌋`` each, the remainder one by one to the best-ranked groups. In each
-   group :func:`~xtalkit.csp.reconstruct.reconstruct` (the DMCrystal-like GA of
-   §2.4) runs with ``max_templates`` = the group's quota and returns one
-   candidate per Wyckoff template, best loss first; when a group has fewer
-   templates than its quota, the GA is restarted with new seeds until the
-   quota is met (restarts of templates without free parameters repeat the same
-   structure, which is relaxed only once, see 5). A group whose templates the
-   GA cannot build passes its quota on to the next group. The lattice may move
-   by ± ``length_tolerance`` (relative) and ± ``angle_tolerance`` degrees
-   (free angles only) during the GA, since the predicted lattice and distances
-   are not exact. Each group's generation has ``group_seconds`` of wall time
-   (checked between GA templates, restarts and random draws; at least one of
-   each runs); a group that runs out passes what it lacks on like a group that
-   cannot build its templates, and the summary's notes say so.
-5. **Relaxation.** Every candidate is relaxed with CHGNet (positions and cell,
-   FIRE, at most ``relax_steps`` steps, ``fmax`` eV/Å;
+   ranks the groups that can hold a cell (``n_space_groups`` best over all cells
+   tried, each group in the smallest cell it can hold, P1 added when fewer
+   qualify; :func:`plan_space_groups`) and gives each a lattice (Å, degrees).
+4. **Candidates.** ``n_candidates`` are split over the groups: ``⌊n/G⌋``
+   each, the remainder one by one to the best-ranked groups. In each group
+   :func:`~xtalkit.csp.reconstruct.reconstruct` (the DMCrystal-like GA of §2.4)
+   runs with ``max_templates`` = the group's quota and returns one candidate per
+   Wyckoff template, best loss first; when a group has fewer templates than its
+   quota, the GA is restarted with new seeds until the quota is met. A share
+   ``pyxtal_share`` of each quota (and whatever the GA cannot build) is drawn as
+   pyxtal random structures instead. A group that can produce nothing passes its
+   quota on to the next group. The lattice may move by ± ``length_tolerance``
+   (relative) and ± ``angle_tolerance`` degrees (free angles only) during the
+   GA, since the predicted lattice and distances are not exact. Each group's
+   generation has ``group_seconds`` of wall time (checked between GA templates,
+   restarts and random draws; at least one of each runs); a group that runs out
+   passes what it lacks on, and the summary's notes say so.
+5. **Screening** (:mod:`xtalkit.csp.screen`, :func:`screen_candidates`).
+   Candidates that ``StructureMatcher`` matches before relaxation are one
+   structure; of the distinct ones, the ``n_relax`` with the lowest loss against
+   the predicted distance matrix (``screen="distance"``; ``"random"``: a seeded
+   random order, the distance-matrix term switched off) are relaxed, the others
+   are kept in ``candidates.csv`` as ``duplicate`` / ``screened out``.
+   ``n_relax = 0`` relaxes every candidate (the random baseline at full budget).
+6. **Relaxation.** The kept candidates are relaxed with CHGNet (positions and
+   cell, FIRE, at most ``relax_steps`` steps, ``fmax`` eV/Å;
    :func:`~xtalkit.csp.reconstruct.relax`; the paper uses M3GNet). Candidates
-   that are identical before relaxation (lattice and sorted fractional
-   coordinates equal to 10⁻⁴) are relaxed once and share the result. A failed
-   relaxation is recorded and the candidate is not ranked.
-6. **Ranking.** By CHGNet energy per atom (eV/atom), lowest first. The top-K
-   written are the K lowest-energy *distinct* relaxed structures (``unique``:
-   a structure that pymatgen's ``StructureMatcher`` with its default
-   tolerances — ltol 0.2, stol 0.3, 5° — matches to one already chosen is
-   skipped), so that K files are K different structures.
+   identical before relaxation (lattice and sorted fractional coordinates equal
+   to 10⁻⁴) are relaxed once and share the result. A failed relaxation is
+   recorded and the candidate is not ranked.
+7. **Ranking.** By CHGNet energy per atom (eV/atom, comparable across the
+   cells tried), lowest first. The top-K written are the K lowest-energy
+   *distinct* relaxed structures (``unique``: a structure that pymatgen's
+   ``StructureMatcher`` with its default tolerances — ltol 0.2, stol 0.3, 5° —
+   matches to one already chosen is skipped), so that K files are K different
+   structures.
 
-Outputs in ``OUT/<cell formula>/``: ``rank_01.cif`` … (relaxed structures, P1
-CIF), ``candidates.csv`` (every candidate: group, Wyckoff sites, GA loss,
-distance RMSE, energy, symmetry after relaxation, status, rank) and
-``summary.json`` (settings, predicted distance matrix and lattices, the top-K
-with energies, timings), written last and atomically: a formula whose
-``summary.json`` exists is skipped by a later run (resumable; ``force``
-recomputes). ``OUT/summary.csv`` lists every formula directory.
+Outputs in ``OUT/<formula>/`` (the formula in encoding order, reduced or the
+cell as given): ``rank_01.cif`` … (relaxed structures, P1 CIF),
+``candidates.csv`` (every candidate: cell, group, source, Wyckoff sites, GA
+loss, distance RMSE, screening score, energy, symmetry after relaxation,
+status, rank) and ``summary.json`` (settings, cells tried, predicted distance
+matrices and lattices, the top-K with energies, timings per stage), written
+last and atomically: a formula whose ``summary.json`` exists is skipped by a
+later run (resumable; ``force`` recomputes). ``OUT/summary.csv`` lists every
+formula directory.
+
+Models: the shipped ``alphacrystal-distmat`` and ``alphacrystal-lattice``
+(:mod:`xtalkit.pretrained`) unless others are given.
 
 Seeds: the GA of group ``g``, restart ``r`` uses
-``SeedSequence([seed, crc32(formula), g, r])``, so results depend neither on
-the order of the formulas nor on the number of worker processes.
+``SeedSequence([seed, crc32(cell formula), g, r])``, so results depend neither
+on the order of the formulas nor on the number of worker processes.
 
-The random baseline (:mod:`xtalkit.csp.baseline`) replaces step 4 only.
+The random baseline (:mod:`xtalkit.csp.baseline`, ``method="random"``) draws
+every candidate with pyxtal in step 4; with ``n_relax = 0`` it relaxes them all.
 """
 
 from __future__ import annotations
