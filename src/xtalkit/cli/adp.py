@@ -77,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ck.add_argument("--json", action="store_true")
     ck.set_defaults(func=run_check)
 
-    pl = acts.add_parser("plot", help="ORTEP-style picture of the ellipsoids (50 % probability)")
+    pl = acts.add_parser("plot", help="ORTEP-style picture of the ellipsoids (50 %% probability)")
     pl.add_argument("file", metavar="IN.cif")
     pl.add_argument("-o", "--out", required=True, help="PNG file")
     pl.add_argument(
