@@ -462,3 +462,20 @@ def test_cli_train_and_train_lattice(table, cache_dir, tmp_path, capsys):
     assert cli(["csp", "train-lattice", "--data", str(table), "--trees", "5", "--cache", str(cache_dir),
                 "-o", str(tmp_path / "lat.npz")]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["n_train"] == 9
+
+
+def test_plan_over_several_cells_uses_each_group_once_in_its_smallest_cell(lattice):
+    cells = ["NaCl", "Na2Cl2", "Na3Cl3", "Na4Cl4"]
+    cfg = CSPConfig(n_candidates=10, n_space_groups=4)
+    plan = plan_space_groups(cells, lattice, cfg)
+    groups = [g["space_group"] for g in plan]
+    assert len(groups) == len(set(groups)) and sum(g["quota"] for g in plan) == 10
+    for g in plan:
+        k = cells.index(g["cell"])
+        assert holds_composition(g["space_group"], [k + 1, k + 1])
+        assert not any(holds_composition(g["space_group"], [j + 1, j + 1]) for j in range(k))
+        assert g["n_atoms"] == 2 * (k + 1)
+    fixed = plan_space_groups(cells, lattice, cfg, space_groups=[225])
+    assert [(g["space_group"], g["cell"]) for g in fixed] == [(225, "Na4Cl4")]
+    with pytest.raises(XtalkitError, match="space group 229"):
+        plan_space_groups(["NaCl"], lattice, cfg, space_groups=[229])
