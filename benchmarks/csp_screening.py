@@ -170,6 +170,7 @@ def main() -> None:
         row["seconds"] = time.time() - t1
         rows.append(row)
         print(f"{cell}: {row['seconds']:.0f} s, any match {row['any_match']}", file=sys.stderr, flush=True)
+        atomic_write(args.out.with_suffix(".json"), json.dumps({"partial": True, "formulas": rows}, indent=1))
     summary = {
         p: {key: int(sum(r[p][key] for r in rows)) for key in rows[0][p] if key != "relaxed"}
         for p in policies

@@ -33,8 +33,17 @@ def _elements(counts: np.ndarray) -> list[str]:
     return [symbol(int(z) + 1) for z in np.flatnonzero(counts.sum(axis=0) > 0)]
 
 
-def distmat_card(meta: dict, seen: list[str], n_params: int) -> str:
+def distmat_card(meta: dict, seen: list[str], n_params: int, smaller: dict | None = None) -> str:
     c, t, v = meta["config"], meta["test"], meta["val"]
+    rows = [("validation (fold 7)", v), ("test (fold 8)", t)]
+    if smaller is not None:
+        n_small = smaller["parameters"] / 1e6
+        rows.append(
+            (
+                f"test, `{smaller['config']['architecture']}` widths ({n_small:.2f} M), same data",
+                smaller["test"],
+            )
+        )
     sizes = meta["data"]["sizes"]
     return "\n".join(
         [
@@ -46,7 +55,7 @@ def distmat_card(meta: dict, seen: list[str], n_params: int) -> str:
             f"{meta['bins']['n_groups']} distance groups of equal width between {meta['bins']['d_min']:.3f} and "
             f"{meta['bins']['d_max']:.3f} Å (eq. 5), categorical cross-entropy over valid pairs (eq. 1).",
             f"- Trained with `xtalkit csp train --preset {c['architecture']}`: Adam {c['lr']:g}, batches of "
-            f"{c['batch_size']}, {meta['epochs_run'] + 1} epochs in {meta['train_seconds'] / 60:.0f} min on one CPU "
+            f"{c['batch_size']}, {meta['epochs_run']} epochs in {meta['train_seconds'] / 60:.0f} min on one CPU "
             "thread; the epoch with the lowest validation loss was kept.",
             "",
             "## Data",
@@ -63,7 +72,7 @@ def distmat_card(meta: dict, seen: list[str], n_params: int) -> str:
             "|---|---|---|---|---|",
             *[
                 f"| {name} | {m['mse']:.4f} | {m['rmse']:.4f} | {m['overlap']:.4f} | {m['accuracy']:.1%} |"
-                for name, m in (("validation (fold 7)", v), ("test (fold 8)", t))
+                for name, m in rows
             ],
             "",
             "## Valid domain",
@@ -127,6 +136,7 @@ def main() -> None:
     ap.add_argument("run", type=Path, help="run directory of `xtalkit csp train`")
     ap.add_argument("--data", type=Path, required=True, help="mp.csv.gz")
     ap.add_argument("--trees", type=int, default=40, help="trees per lattice forest (default 40)")
+    ap.add_argument("--smaller", type=Path, default=None, help="run of a smaller network on the same data")
     args = ap.parse_args()
     from lattice import evaluate  # benchmarks/lattice.py
     from xtalkit.csp.data import build_dataset
@@ -141,7 +151,8 @@ def main() -> None:
     meta = {**meta, "elements_seen": seen, "name": "alphacrystal-distmat"}
     save_model(OUT / "alphacrystal_distmat.pt", model, metadata=meta)
     n_params = int(sum(p.numel() for p in model.parameters()))
-    atomic_write(OUT / "alphacrystal_distmat.md", distmat_card(meta, seen, n_params))
+    smaller = load_model(args.smaller / "model.pt")[1] if args.smaller else None
+    atomic_write(OUT / "alphacrystal_distmat.md", distmat_card(meta, seen, n_params, smaller))
 
     lattice = fit_lattice_model(ds, config=LatticeConfig(n_estimators=args.trees, seed=0))
     path = lattice.save(OUT / "alphacrystal_lattice.npz")

@@ -5,11 +5,11 @@ target distance matrix (12 × 12 padded, rows in the encoding order of
 :mod:`xtalkit.csp.encoding`), :func:`reconstruct` searches for atomic positions
 that reproduce the target:
 
-1. Templates. pyxtal enumerates the combinations of Wyckoff positions of the
+1. Templates. The combinations of Wyckoff positions of the
    space group (conventional cell, pyxtal's standard setting: unique axis b for
    monoclinic, hexagonal axes for trigonal groups) that hold the composition
-   (``Group.list_wyckoff_combinations``; at most ``max_combinations``, drawn
-   with the seeded generator beyond that). Every template is
+   (:func:`~xtalkit.csp.wyckoff.wyckoff_combinations`; at most ``max_combinations``,
+   drawn with the seeded generator beyond that). Every template is
    Wyckoff-consistent by construction: an atom of Wyckoff position w with
    generator ``p = R₀ v + t₀`` (the first operation of w applied to a free
    vector v) sits at ``R_k p + t_k`` for the operations k of w, so the genome
@@ -62,6 +62,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize
 
 from xtalkit.csp.encoding import MAX_ATOMS, _as_structure, distance_profiles, encode_composition
+from xtalkit.csp.wyckoff import wyckoff_combinations
 from xtalkit.elements import SYMBOLS
 from xtalkit.errors import XtalkitError
 from xtalkit.geometry.matrices import distance_matrix, reduced_basis
@@ -140,20 +141,17 @@ def _templates(space_group: int, numbers: np.ndarray, max_combinations: int, rng
     elements, starts = np.unique(numbers, return_index=True)
     elements = elements[np.argsort(starts)]
     counts = [int((numbers == z).sum()) for z in elements]
-    combos, _, indices = group.list_wyckoff_combinations(counts)
-    if not combos:
+    indices = wyckoff_combinations(group, counts, max_combinations, rng)
+    if not indices:
         formula = "".join(f"{SYMBOLS[z]}{n}" for z, n in zip(elements, counts, strict=True))
         raise XtalkitError(
             f"no combination of Wyckoff positions of space group {space_group} holds {formula} "
             "(conventional cell)"
         )
-    pick = np.arange(len(combos))
-    if len(combos) > max_combinations:
-        pick = np.sort(rng.choice(len(combos), size=max_combinations, replace=False))
     out = []
-    for c in pick:
+    for combo in indices:
         labels, zs, site_idx, Rs, ts, free = [], [], [], [], [], []
-        for z, wp_indices in zip(elements, indices[c], strict=True):
+        for z, wp_indices in zip(elements, combo, strict=True):
             for idx in wp_indices:
                 wp = group[int(idx)]
                 s = len(free)
