@@ -33,7 +33,7 @@ def _positions(group) -> list[tuple[int, int, bool]]:
 
 
 def _solutions(n: int, positions: list[tuple[int, int, bool]]) -> list[tuple[int, ...]]:
-    """Every way to write ``n`` atoms as Wyckoff orbits: sorted tuples of position indices (repeats allowed)."""
+    """Every way to write ``n`` atoms as Wyckoff orbits: sorted tuples of position indices."""
     usable = [p for p in positions if p[1] <= n]
     out: list[tuple[int, ...]] = []
 
