@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -150,7 +151,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--require-balanced", action="store_true", help="refuse formulas without charge balance")
     pr.add_argument("--workers", type=int, default=1, help="processes over formulas (default 1)")
-    pr.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    pr.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads per process (default: every core with one worker, 1 with several)",
+    )  # fmt: skip
     pr.add_argument("--force", action="store_true", help="recompute formulas that have a summary")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=run_predict)
@@ -251,6 +255,8 @@ def run_predict(args: argparse.Namespace) -> int:
         group_seconds=args.group_seconds, n_relax=args.relax, screen=args.screen,
         pyxtal_share=args.pyxtal_share, search_z=not args.cell_only,
     ).check()  # fmt: skip
+    if args.threads is None:
+        args.threads = max(1, os.cpu_count() or 1) if args.workers == 1 else 1
     if args.workers < 1 or args.threads < 1:
         raise XtalkitError("--workers and --threads must be at least 1")
     valid = []
