@@ -435,7 +435,8 @@ def test_cli_unbalanced_formula(trained, lattice, tmp_path, capsys):
     assert any("unknown element 'Xx'" in e for e in err)
     s = json.loads((tmp_path / "out" / "TiIn" / "summary.json").read_text())
     assert s["charge_balanced"] is False and s["n_generated"] == 1
-    assert "TiIn: 1 candidates, 1 written; best" in captured.out
+    assert "TiIn: reduced formula; cells tried: TiIn, Ti2In2, Ti3In3, Ti4In4, Ti5In5, Ti6In6" in captured.out
+    assert "TiIn: 1 candidates, 1 relaxed in" in captured.out and ", 1 written; best" in captured.out
     # evaluate through the command line: the prediction against its own rank-1 file
     assert cli(["csp", "evaluate", str(tmp_path / "out" / "TiIn"), str(tmp_path / "out" / "TiIn" / "rank_01.cif"),
                 "--no-energy"]) == 0  # fmt: skip

@@ -79,7 +79,8 @@ def test_cli_reduced_formula_tries_every_cell(tmp_path, capsys):
     s = json.loads((tmp_path / "NaCl" / "summary.json").read_text())
     assert s["reduced"] and s["cells"] == ["NaCl", "Na2Cl2", "Na3Cl3", "Na4Cl4", "Na5Cl5", "Na6Cl6"]
     assert all(g["cell"] in s["cells"] for g in s["space_groups"]) and len(s["space_groups"]) == 2
-    assert "NaCl: 3 candidates" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "NaCl: reduced formula; cells tried: NaCl, Na2Cl2," in out and "NaCl: 3 candidates, " in out
 
 
 @pytest.mark.parametrize("formula", ["Na0.5Cl", "NaXx", "Na7Cl7"])

@@ -288,14 +288,22 @@ def run_predict(args: argparse.Namespace) -> int:
             print(f"xtalkit csp predict: warning: {o.message}", file=sys.stderr)
         s = o.summary or {}
         top = s.get("top") or []
-        best = (
-            f"best {top[0]['energy_per_atom']:.4f} eV/atom -> {Path(o.directory) / top[0]['file']}"
-            if top
-            else ""
-        )
-        what = (
-            "skipped (summary.json exists)" if o.status == "skipped" else f"{s.get('n_generated')} candidates"
-        )
+        best = ""
+        if top:
+            t = top[0]
+            where = f"{t.get('cell', s.get('formula'))}, generated in space group {t['space_group']}"
+            best = f"best {t['energy_per_atom']:.4f} eV/atom ({where}) -> {Path(o.directory) / t['file']}"
+        if o.status == "skipped":
+            what = "skipped (summary.json exists)"
+        else:
+            if s.get("reduced"):
+                print(f"{s['formula']}: reduced formula; cells tried: {', '.join(s['cells'])}")
+            secs = s.get("seconds", {})
+            what = (
+                f"{s.get('n_generated')} candidates, {s.get('n_relaxations')} relaxed in "
+                f"{secs.get('total', 0):.0f} s (generation {secs.get('generate', 0):.0f} s, relaxation "
+                f"{secs.get('relax', 0):.0f} s)"
+            )
         print(f"{s.get('formula', o.formula)}: {what}, {len(top)} written; {best}".rstrip("; "))
     return 1 if failed else 0
 
