@@ -150,7 +150,7 @@ class CSPConfig:
     require_balanced: bool = False
     n_relax: int = 20
     screen: str = "distance"
-    pyxtal_share: float = 0.0
+    pyxtal_share: float = 0.5
     search_z: bool = True
     attempts_per_candidate: int = 20
     group_seconds: float = 120.0
