@@ -148,7 +148,7 @@ class CSPConfig:
     angle_tolerance: float = 5.0
     unique: bool = True
     require_balanced: bool = False
-    n_relax: int = 20
+    n_relax: int = 12
     screen: str = "distance"
     pyxtal_share: float = 0.5
     search_z: bool = True
