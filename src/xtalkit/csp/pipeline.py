@@ -79,175 +79,31 @@ every candidate with pyxtal in step 4; with ``n_relax = 0`` it relaxes them all.
 from __future__ import annotations
 
 import concurrent.futures
-import csv
-import dataclasses
-import io
 import json
 import math
 import os
 import sys
 import time
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from xtalkit.csp.config import (
+    METHODS,
+    SCREENS,
+    CandidateRecord,
+    CSPConfig,
+    FormulaOutcome,
+    formula_seed,
+    split_quota,
+)
 from xtalkit.csp.encoding import check_charge_balance, encode_composition
+from xtalkit.csp.evaluate import evaluate_prediction, find_prediction
+from xtalkit.csp.generate import generate_candidates, plan_space_groups, screen_candidates
+from xtalkit.csp.outputs import candidates_csv, cif_text, json_default, write_summary_table
 from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
-
-METHODS = ("alphacrystal", "random")
-SCREENS = ("distance", "random")
-
-
-@dataclasses.dataclass
-class CSPConfig:
-    """Settings of one prediction run (module docstring).
-
-    Attributes:
-        top_k: structures written per formula.
-        n_candidates: candidates generated and relaxed per formula (paper: 50).
-        n_space_groups: predicted space groups the candidates are split over.
-        relax_steps: largest number of CHGNet optimizer steps per candidate.
-        fmax: eV/Å, force convergence of the relaxation.
-        relax_cell: relax the lattice too.
-        population: GA population per template.
-        generations: GA generations per template.
-        max_combinations: Wyckoff combinations screened per group.
-        length_tolerance: relative range of the lattice lengths in the GA.
-        angle_tolerance: degrees, range of the free lattice angles in the GA.
-        unique: top-K are distinct structures (StructureMatcher).
-        require_balanced: an unbalanced formula is an error instead of a flag.
-        n_relax: distinct candidates relaxed after screening (:mod:`xtalkit.csp.screen`);
-            0 relaxes every candidate without screening (the random baseline at full budget).
-        screen: how screening ranks candidates: ``"distance"`` (loss against the predicted
-            distance matrix) or ``"random"`` (a seeded random order: the distance-matrix term
-            switched off).
-        pyxtal_share: alphacrystal: fraction of each group's quota drawn as pyxtal random
-            structures instead of GA reconstructions (both are screened together).
-        search_z: a reduced formula (counts without common divisor) tries every cell of
-            ≤ 12 atoms (:mod:`xtalkit.csp.formulas`); False: the formula is the cell.
-        attempts_per_candidate: random baseline: pyxtal attempts per wanted structure.
-        group_seconds: wall-time budget of candidate generation in one space group
-            (seconds; 0: no limit). Keeps a group whose cell pyxtal cannot fill from
-            stalling the run; results depend on machine speed only when it is hit.
-        seed: base seed.
-    """
-
-    top_k: int = 10
-    n_candidates: int = 40
-    n_space_groups: int = 5
-    relax_steps: int = 100
-    fmax: float = 0.1
-    relax_cell: bool = True
-    population: int = 48
-    generations: int = 60
-    max_combinations: int = 2000
-    length_tolerance: float = 0.1
-    angle_tolerance: float = 5.0
-    unique: bool = True
-    require_balanced: bool = False
-    n_relax: int = 12
-    screen: str = "distance"
-    pyxtal_share: float = 0.5
-    search_z: bool = True
-    attempts_per_candidate: int = 20
-    group_seconds: float = 120.0
-    seed: int = 0
-
-    def as_dict(self) -> dict:
-        """Plain-data form."""
-        return dataclasses.asdict(self)
-
-    def check(self) -> CSPConfig:
-        """Raise :class:`XtalkitError` for values that make no sense; return self."""
-        if self.top_k < 1 or self.n_candidates < 1 or self.n_space_groups < 1:
-            raise XtalkitError("top-k, candidates and space groups must be at least 1")
-        if self.relax_steps < 0 or not self.fmax > 0:
-            raise XtalkitError("relax steps must be ≥ 0 and fmax > 0")
-        if self.population < 2 or self.generations < 0:
-            raise XtalkitError("the GA needs a population ≥ 2 and generations ≥ 0")
-        if self.length_tolerance < 0 or self.angle_tolerance < 0:
-            raise XtalkitError("lattice tolerances must be ≥ 0")
-        if not self.group_seconds >= 0:
-            raise XtalkitError("the time per space group must be ≥ 0 seconds (0: no limit)")
-        if self.n_relax < 0:
-            raise XtalkitError("the number of relaxed candidates must be ≥ 0 (0: all)")
-        if self.screen not in SCREENS:
-            raise XtalkitError(f"screen must be one of {', '.join(SCREENS)}, got {self.screen!r}")
-        if not 0.0 <= self.pyxtal_share <= 1.0:
-            raise XtalkitError("the pyxtal share must be between 0 and 1")
-        return self
-
-
-@dataclasses.dataclass(eq=False)
-class CandidateRecord:
-    """One candidate through generation, relaxation and ranking.
-
-    Attributes:
-        index: 0-based candidate number of the formula.
-        space_group: Group it was generated in.
-        wyckoffs: Wyckoff sites, e.g. ``("Na 4a", "Cl 4b")``.
-        structure: pymatgen Structure before relaxation.
-        ga_loss: Å², GA profile loss (NaN for the random baseline).
-        distance_rmse: Å, RMSE to the predicted distance matrix (NaN for the baseline).
-        relaxed: relaxed Structure (None if the relaxation failed).
-        energy: eV/atom after relaxation (NaN if failed).
-        status: ``"ok"`` or ``"failed: <reason>"``.
-        duplicate_of: index of an identical earlier candidate whose relaxation it shares (or -1).
-        relaxed_space_group: space group of the relaxed structure (spglib, 0.1 Å; 0 if unknown).
-        rank: 1-based rank among the written top-K (0: not written).
-        cell: cell formula the candidate was built for.
-        source: ``"ga"`` (distance-matrix reconstruction) or ``"pyxtal"`` (random).
-        screen_score: score of the screening (Å² for ``"distance"``; NaN if not screened).
-    """
-
-    index: int
-    space_group: int
-    wyckoffs: tuple[str, ...]
-    structure: object
-    ga_loss: float = float("nan")
-    distance_rmse: float = float("nan")
-    relaxed: object = None
-    energy: float = float("nan")
-    status: str = "pending"
-    duplicate_of: int = -1
-    relaxed_space_group: int = 0
-    rank: int = 0
-    cell: str = ""
-    source: str = ""
-    screen_score: float = float("nan")
-
-
-@dataclasses.dataclass
-class FormulaOutcome:
-    """What happened to one input formula.
-
-    Attributes:
-        formula: the formula as given.
-        status: ``"done"``, ``"skipped"`` (summary existed) or ``"failed"``.
-        message: one line for failures (and warnings such as an unbalanced charge).
-        directory: output directory of the formula (None if it could not be read).
-        summary: the ``summary.json`` contents (done or skipped).
-    """
-
-    formula: str
-    status: str
-    message: str = ""
-    directory: str | None = None
-    summary: dict | None = None
-
-
-def formula_seed(seed: int, formula: str, *extra: int) -> np.random.SeedSequence:
-    """``SeedSequence([seed, crc32(formula), *extra])`` (module docstring)."""
-    return np.random.SeedSequence([int(seed), zlib.crc32(formula.encode()), *[int(e) for e in extra]])
-
-
-def split_quota(n: int, groups: int) -> list[int]:
-    """``n`` candidates over ``groups`` groups: ``⌊n/G⌋`` each, the remainder to the first ones."""
-    base, extra = divmod(int(n), int(groups))
-    return [base + (1 if i < extra else 0) for i in range(int(groups))]
 
 
 def check_formula(formula, config: CSPConfig | None = None) -> dict:
@@ -319,263 +175,6 @@ def default_lattice_model_path(model_path) -> Path | None:
     p = Path(model_path)
     cand = (p if p.is_dir() else p.parent) / "lattice.npz"
     return cand if cand.is_file() else None
-
-
-# ------------------------------------------------------------------------------------ planning
-def plan_space_groups(
-    formula, lattice_model, config: CSPConfig, space_groups: Sequence[int] | None = None
-) -> list[dict]:
-    """Groups, their cells, lattices and candidate quotas for one formula.
-
-    With several cells (a reduced formula, :mod:`xtalkit.csp.formulas`) every
-    (group, cell) pair the lattice model proposes competes: pairs are ranked by
-    the group's score, a group is used once, in the smallest cell that it can
-    hold, and the ``n_space_groups`` best pairs are kept.
-
-    Args:
-        formula: cell formula (encoding order) or a sequence of cell formulas, smallest first.
-        lattice_model: :class:`~xtalkit.csp.lattice.LatticeModel`.
-        config: settings (``n_space_groups``, ``n_candidates``).
-        space_groups: use these groups (in this order) instead of the predicted ones.
-
-    Returns:
-        ``[{"space_group", "symbol", "crystal_system", "score", "cell", "n_atoms", "lattice",
-        "quota"}, ...]``.
-
-    Raises:
-        XtalkitError: a given group that can hold none of the cells.
-    """
-    from xtalkit.csp.data import crystal_system
-    from xtalkit.csp.lattice import holds_composition, space_group_symbol
-
-    cells = [encode_composition(f).formula for f in ([formula] if isinstance(formula, str) else formula)]
-    counts = [np.unique(encode_composition(c).numbers, return_counts=True)[1].tolist() for c in cells]
-    guesses = []
-    if space_groups:
-        for g in space_groups:
-            fits = [c for c, n in zip(cells, counts, strict=True) if holds_composition(int(g), n)]
-            if not fits:
-                raise XtalkitError(
-                    f"{cells[0]}: space group {g} ({space_group_symbol(int(g))}) has no combination of "
-                    f"Wyckoff positions for these atoms in its conventional cell ({', '.join(cells)})"
-                )
-            guesses.append((int(g), space_group_symbol(int(g)), crystal_system(int(g)), None, fits[0]))
-    else:
-        pairs = [
-            (-s.score, k, s.number, s.symbol, s.crystal_system, s.score, c)
-            for k, c in enumerate(cells)
-            for s in lattice_model.top_space_groups(c, config.n_space_groups)
-        ]
-        used: set[int] = set()
-        for *_, g, sym, system, score, c in sorted(pairs, key=lambda p: p[:3]):
-            if g not in used and len(guesses) < config.n_space_groups:
-                used.add(g)
-                guesses.append((g, sym, system, score, c))
-    quotas = split_quota(config.n_candidates, len(guesses))
-    return [
-        {
-            "space_group": g,
-            "symbol": sym,
-            "crystal_system": system,
-            "score": score,
-            "cell": c,
-            "n_atoms": encode_composition(c).num_atoms,
-            "lattice": [float(v) for v in lattice_model.lattice(c, g)],
-            "quota": q,
-        }
-        for (g, sym, system, score, c), q in zip(guesses, quotas, strict=True)
-    ]
-
-
-# ------------------------------------------------------------------------------------ generation
-def _ga_candidates(
-    cell: str, group: dict, want: int, distances, mask, config: CSPConfig, start: int, deadline: float | None
-):
-    """Up to ``want`` GA candidates in one group (restarts until the quota or the deadline is met)."""
-    from xtalkit.csp.reconstruct import reconstruct
-
-    out = []
-    restart = start
-    while len(out) < want and restart < start + want:
-        if out and deadline is not None and time.monotonic() >= deadline:
-            break
-        rng = np.random.default_rng(formula_seed(config.seed, cell, group["space_group"], restart))
-        restart += 1
-        cands = reconstruct(
-            cell,
-            group["space_group"],
-            group["lattice"],
-            distances,
-            mask,
-            population=config.population,
-            generations=config.generations,
-            max_templates=want - len(out),
-            max_combinations=config.max_combinations,
-            n_candidates=None,
-            length_tolerance=config.length_tolerance,
-            angle_tolerance=config.angle_tolerance,
-            seed=rng,
-            deadline=deadline,
-        )
-        if not cands:
-            break
-        for c in cands[: want - len(out)]:
-            out.append((c.structure, tuple(c.wyckoffs), float(c.loss), float(c.distance_rmse), "ga"))
-    return out, restart
-
-
-def _random_candidates(cell: str, group: dict, want: int, config: CSPConfig, start: int, deadline):
-    from xtalkit.csp.baseline import random_structures
-
-    got, used = random_structures(
-        cell,
-        group["space_group"],
-        group["lattice"],
-        want,
-        seed=config.seed,
-        attempts_per_candidate=config.attempts_per_candidate,
-        first_attempt=start,
-        deadline=deadline,
-    )
-    return [(s, w, float("nan"), float("nan"), "pyxtal") for s, w in got], start + used
-
-
-def generate_candidates(
-    formula: str, plan: list[dict], config: CSPConfig, method: str, distances=None, mask=None, bar=None
-) -> tuple[list[CandidateRecord], list[str]]:
-    """Candidates of one formula over the planned groups (module docstring, step 4).
-
-    ``alphacrystal`` fills each group's quota with GA reconstructions, except a
-    ``pyxtal_share`` of it drawn as pyxtal random structures (also what the GA
-    cannot build); ``random`` uses pyxtal only.
-
-    Args:
-        formula: cell formula of plan entries without a ``"cell"``.
-        plan: :func:`plan_space_groups` output.
-        config: settings.
-        method: ``"alphacrystal"`` or ``"random"``.
-        distances: predicted (12, 12) distances of ``formula``, or a mapping
-            cell formula → ``(distances, mask)`` (alphacrystal).
-        mask: (12,) atom mask of ``distances`` when it is an array.
-        bar: optional tqdm bar, advanced by the candidates of each group.
-
-    Returns:
-        ``(candidates, notes)``; notes are one-line messages about groups that
-        could not produce their quota.
-    """
-    if method not in METHODS:
-        raise XtalkitError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    targets = (
-        distances if isinstance(distances, dict) else {encode_composition(formula).formula: (distances, mask)}
-    )
-    records: list[CandidateRecord] = []
-    notes: list[str] = []
-    cursor = {(g["space_group"], src): 0 for g in plan for src in ("ga", "pyxtal")}
-    produced = {g["space_group"]: 0 for g in plan}
-
-    def draw(group: dict, cell: str, source: str, want: int, deadline) -> list:
-        key = (group["space_group"], source)
-        if source == "ga":
-            d, m = targets[cell]
-            got, cursor[key] = _ga_candidates(cell, group, want, d, m, config, cursor[key], deadline)
-        else:
-            got, cursor[key] = _random_candidates(cell, group, want, config, cursor[key], deadline)
-        return got
-
-    def run(group: dict, want: int) -> int:
-        if want <= 0:
-            return 0
-        g = group["space_group"]
-        cell = group.get("cell") or encode_composition(formula).formula
-        t0 = time.monotonic()
-        deadline = t0 + config.group_seconds if config.group_seconds > 0 else None
-        n_pyxtal = want if method == "random" else round(config.pyxtal_share * want)
-        got = []
-        try:
-            if n_pyxtal < want:
-                got += draw(group, cell, "ga", want - n_pyxtal, deadline)
-            if len(got) < want:
-                got += draw(group, cell, "pyxtal", want - len(got), deadline)
-        except XtalkitError as exc:
-            notes.append(f"space group {g}: {exc}")
-        if len(got) < want and deadline is not None and time.monotonic() >= deadline:
-            notes.append(
-                f"space group {g}: time limit ({config.group_seconds:g} s) reached after "
-                f"{time.monotonic() - t0:.0f} s with {len(got)} of {want} candidates"
-            )
-        for s, w, loss, rmse, source in got:
-            records.append(
-                CandidateRecord(
-                    len(records), g, w, s, ga_loss=loss, distance_rmse=rmse, cell=cell, source=source
-                )
-            )
-        produced[g] += len(got)
-        if bar is not None:
-            bar.update(len(got))
-        return len(got)
-
-    carry = 0
-    for group in plan:
-        want = group["quota"] + carry
-        carry = want - run(group, want)
-    for group in plan:  # a deficit goes to the groups that could produce
-        if carry <= 0:
-            break
-        if produced[group["space_group"]] > 0:
-            carry -= run(group, carry)
-    if carry > 0:
-        notes.append(f"{carry} of {sum(g['quota'] for g in plan)} candidates could not be generated")
-    return records, notes
-
-
-# ------------------------------------------------------------------------------------ screening
-def screen_candidates(
-    records: list[CandidateRecord], config: CSPConfig, distances=None, formula: str = ""
-) -> None:
-    """Keep the ``n_relax`` best distinct candidates for relaxation (:mod:`xtalkit.csp.screen`).
-
-    Sets ``screen_score`` on every candidate; the others get the status
-    ``"duplicate"`` (``duplicate_of`` names the kept look-alike) or
-    ``"screened out"`` and are not relaxed. ``n_relax = 0`` leaves every candidate
-    pending (no screening).
-
-    Args:
-        records: candidates, status ``"pending"``.
-        config: settings (``n_relax``, ``screen``, ``seed``).
-        distances: mapping cell formula → ``(distances, mask)`` (``screen="distance"``).
-        formula: formula name, seeds the ``"random"`` order.
-
-    Raises:
-        XtalkitError: ``screen="distance"`` without predicted distances.
-    """
-    from xtalkit.csp.screen import distance_loss, screen
-
-    if config.n_relax <= 0 or not records:
-        return
-    if config.screen == "distance":
-        if distances is None:
-            raise XtalkitError(
-                "screening by distance needs the predicted distance matrix (method alphacrystal)"
-            )
-        scores = np.array(
-            [
-                r.ga_loss if r.source == "ga" else distance_loss(r.structure, *distances[r.cell])
-                for r in records
-            ]
-        )
-    else:
-        rng = np.random.default_rng(formula_seed(config.seed, formula, len(records)))
-        scores = rng.permutation(len(records)).astype(float)
-    kept, representative = screen([r.structure for r in records], scores, config.n_relax)
-    keep = set(kept.tolist())
-    for r, score, rep in zip(records, scores, representative, strict=True):
-        r.screen_score = float(score)
-        if r.index in keep:
-            continue
-        if rep != r.index:
-            r.status, r.duplicate_of = "duplicate", int(rep)
-        else:
-            r.status = "screened out"
 
 
 # ------------------------------------------------------------------------------------ relaxation
@@ -660,46 +259,6 @@ def rank_candidates(records: list[CandidateRecord], top_k: int, unique: bool = T
 
 
 # ------------------------------------------------------------------------------------ one formula
-def _cif_text(structure, comment: str) -> str:
-    from pymatgen.io.cif import CifWriter
-
-    return f"# {comment}\n{CifWriter(structure)}"
-
-
-def _fmt(x: float, digits: int = 6) -> str:
-    return "" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _candidates_csv(records: list[CandidateRecord]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(
-        ["index", "rank", "cell", "space_group", "source", "wyckoffs", "ga_loss_A2", "distance_rmse_A",
-         "screen_score", "energy_eV_per_atom", "relaxed_space_group", "volume_A3", "status", "duplicate_of"]
-    )  # fmt: skip
-    for r in records:
-        vol = r.relaxed.volume if r.relaxed is not None else float("nan")
-        w.writerow(
-            [
-                r.index,
-                r.rank or "",
-                r.cell,
-                r.space_group,
-                r.source,
-                " ".join(w_.replace(" ", ":") for w_ in r.wyckoffs),
-                _fmt(r.ga_loss),
-                _fmt(r.distance_rmse),
-                _fmt(r.screen_score),
-                _fmt(r.energy),
-                r.relaxed_space_group or "",
-                _fmt(vol, 4),
-                r.status,
-                r.duplicate_of if r.duplicate_of >= 0 else "",
-            ]
-        )
-    return buf.getvalue()
-
-
 def formula_directory(out_dir: str | os.PathLike, formula) -> Path:
     """``OUT/<cell formula in encoding order>`` of a formula."""
     return Path(out_dir) / encode_composition(formula).formula
@@ -832,9 +391,9 @@ def _predict_loaded(
             f"xtalkit csp {method}: {r.cell} rank {r.rank}, candidate {r.index}, "
             f"generated in space group {r.space_group}, CHGNet energy {r.energy:.6f} eV/atom"
         )
-        atomic_write(directory / fname, _cif_text(r.relaxed, comment))
+        atomic_write(directory / fname, cif_text(r.relaxed, comment))
         files.append(fname)
-    atomic_write(directory / "candidates.csv", _candidates_csv(records))
+    atomic_write(directory / "candidates.csv", candidates_csv(records))
     failed = [r for r in records if r.status.startswith("failed")]
     summary = {
         "formula": name,
@@ -881,7 +440,7 @@ def _predict_loaded(
         },
         "xtalkit": __version__,
     }
-    atomic_write(summary_path, json.dumps(summary, indent=1, allow_nan=False, default=_json_default))
+    atomic_write(summary_path, json.dumps(summary, indent=1, allow_nan=False, default=json_default))
     return FormulaOutcome(str(formula), "done", info["warning"], str(directory), summary)
 
 
@@ -897,12 +456,6 @@ def _stage_bar(name: str, stage: str, total: int, enabled: bool):
 def _next_stage(bar, name: str, stage: str, total: int) -> None:
     bar.reset(total=total)
     bar.set_description(f"{name}: {stage}")
-
-
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    raise TypeError(f"{type(x).__name__} is not JSON serializable")
 
 
 # ------------------------------------------------------------------------------------ many formulas
@@ -1046,189 +599,24 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def write_summary_table(out_dir: str | os.PathLike) -> Path | None:
-    """``OUT/summary.csv``: one row per formula directory with a ``summary.json`` (None if there is none)."""
-    root = Path(out_dir)
-    rows = []
-    for p in sorted(root.glob("*/summary.json")):
-        try:
-            s = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        best = s.get("top", [{}])[0] if s.get("top") else {}
-        rows.append(
-            [
-                s.get("formula"),
-                s.get("method"),
-                s.get("n_atoms"),
-                s.get("charge_balanced"),
-                s.get("n_generated"),
-                s.get("n_failed"),
-                len(s.get("top", [])),
-                _fmt(best.get("energy_per_atom", float("nan"))),
-                f"{p.parent.name}/{best['file']}" if best.get("file") else "",
-                _fmt(s.get("seconds", {}).get("total", float("nan")), 1),
-            ]
-        )
-    if not rows:
-        return None
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(
-        [
-            "formula",
-            "method",
-            "n_atoms",
-            "charge_balanced",
-            "n_candidates",
-            "n_failed",
-            "n_written",
-            "best_energy_eV_per_atom",
-            "best_file",
-            "seconds",
-        ]
-    )
-    w.writerows(rows)
-    return atomic_write(root / "summary.csv", buf.getvalue())
-
-
-# ------------------------------------------------------------------------------------ evaluation
-def find_prediction(pred_dir: str | os.PathLike) -> Path:
-    """The formula directory of a prediction: ``pred_dir`` itself, or its only sub-directory with a summary.
-
-    Raises:
-        XtalkitError: no ``summary.json`` there, or several formula directories.
-    """
-    p = Path(pred_dir)
-    if (p / "summary.json").is_file():
-        return p
-    subs = sorted(q.parent for q in p.glob("*/summary.json"))
-    if len(subs) == 1:
-        return subs[0]
-    if not p.is_dir():
-        raise XtalkitError(f"{p}: no such directory")
-    if not subs:
-        raise XtalkitError(f"{p}: no summary.json (not a `xtalkit csp predict` output)")
-    raise XtalkitError(f"{p}: {len(subs)} formula directories; name one of them")
-
-
-def evaluate_prediction(
-    pred_dir: str | os.PathLike, true_structure, *, top: int | None = None, energy: bool = True
-) -> dict:
-    """Compare the written top-K of a prediction with the true structure (preprint §2.5).
-
-    Per candidate (rank order): StructureMatcher match and RMS
-    (:data:`~xtalkit.csp.metrics.MATCH_TOLERANCES`), energy distance (CHGNet energy
-    per atom of the candidate and of the true structure, both as they are,
-    eV/atom), Wyckoff RMSE (eq. 3, defined when they match), 8 Å distance-map
-    overlap (eq. 4) and superpose distance (Å). The last two compare cells with
-    the same number of atoms: the true structure's conventional cell in
-    pyxtal's setting (:func:`~xtalkit.csp.reconstruct.standard_setting`), or
-    its cell as given when that has the candidate's size; None otherwise.
-
-    Args:
-        pred_dir: a formula directory of ``xtalkit csp predict`` (or a root holding one).
-        true_structure: pymatgen Structure, xtalkit Crystal or a CIF path.
-        top: evaluate only the first ``top`` ranks.
-        energy: compute energy distances (CHGNet; a model load and one call per structure).
-
-    Returns:
-        ``{"formula", "true_formula", "n", "candidates": [...], "match_rank", "best_rms",
-        "best_superpose", "best_energy_distance"}``.
-
-    Raises:
-        XtalkitError: unreadable prediction or CIF, or different compositions.
-    """
-    from pymatgen.core import Structure
-
-    from xtalkit.csp.encoding import _as_structure, distance_target
-    from xtalkit.csp.metrics import (
-        distance_map_overlap,
-        energy_distance,
-        structure_match,
-        structure_rms,
-        superpose_distance,
-        wyckoff_rmse,
-    )
-    from xtalkit.csp.reconstruct import standard_setting
-
-    d = find_prediction(pred_dir)
-    try:
-        summary = json.loads((d / "summary.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise XtalkitError(f"{d}/summary.json: unreadable ({type(exc).__name__})") from None
-    if isinstance(true_structure, str | os.PathLike):
-        from xtalkit.crystal.cif import read_crystal
-
-        true = read_crystal(Path(true_structure)).to_pymatgen()
-    else:
-        true = _as_structure(true_structure)
-    true = Structure(true.lattice, [site.species for site in true], true.frac_coords)  # no site properties
-    entries = summary.get("top", [])[: top if top else None]
-    cands = []
-    for e in entries:
-        try:
-            cands.append(Structure.from_file(d / e["file"]))
-        except Exception as exc:
-            raise XtalkitError(f"{d / e['file']}: unreadable ({type(exc).__name__})") from None
-    if cands and cands[0].composition.reduced_composition != true.composition.reduced_composition:
-        raise XtalkitError(
-            f"the prediction is {cands[0].composition.reduced_formula}, the true structure "
-            f"{true.composition.reduced_formula}"
-        )
-    try:
-        conv, _ = standard_setting(true, max_atoms=10**6)
-    except XtalkitError:
-        conv = true
-
-    def same_cell(c):
-        for ref in (conv, true):
-            if sorted(s.specie.Z for s in ref) == sorted(s.specie.Z for s in c):
-                return ref
-        return None
-
-    def safe(fn, *args):
-        try:
-            return float(fn(*args))
-        except XtalkitError:
-            return None
-
-    rows = []
-    for e, c in zip(entries, cands, strict=True):
-        match = structure_match(c, true)
-        ref = same_cell(c)
-        overlap = None
-        if ref is not None and len(c) <= 12:
-            tc, tt = distance_target(c), distance_target(ref)
-            overlap = safe(distance_map_overlap, tc.distances, tt.distances, tt.pair_mask)
-        rows.append(
-            {
-                "rank": e["rank"],
-                "file": e["file"],
-                "energy_per_atom": e.get("energy_per_atom"),
-                "match": match,
-                "rms": safe(structure_rms, c, true) if match else None,
-                "energy_distance": safe(energy_distance, c, true) if energy else None,
-                "wyckoff_rmse": safe(wyckoff_rmse, c, true) if match else None,
-                "distance_map_overlap": overlap,
-                "superpose_distance": safe(superpose_distance, c, ref) if ref is not None else None,
-            }
-        )
-
-    def best(key):
-        vals = [r[key] for r in rows if r[key] is not None]
-        return min(vals) if vals else None
-
-    match_rank = next((r["rank"] for r in rows if r["match"]), None)
-    return {
-        "directory": str(d),
-        "formula": summary.get("formula"),
-        "method": summary.get("method"),
-        "true_formula": true.composition.formula.replace(" ", ""),
-        "n": len(rows),
-        "candidates": rows,
-        "match_rank": match_rank,
-        "best_rms": best("rms"),
-        "best_superpose": best("superpose_distance"),
-        "best_energy_distance": best("energy_distance"),
-    }
+__all__ = [
+    "METHODS",
+    "SCREENS",
+    "CSPConfig",
+    "CandidateRecord",
+    "FormulaOutcome",
+    "check_formula",
+    "default_models",
+    "evaluate_prediction",
+    "find_prediction",
+    "formula_seed",
+    "generate_candidates",
+    "plan_space_groups",
+    "predict",
+    "predict_formula",
+    "rank_candidates",
+    "relax_candidates",
+    "screen_candidates",
+    "split_quota",
+    "write_summary_table",
+]
