@@ -40,6 +40,8 @@ Results: ``benchmarks/results/csp.{json,md}`` (``--quick``:
 ``benchmarks/results/tmp/csp_quick.{json,md}``), written atomically. Usage::
 
     python benchmarks/csp.py [--quick] [--formulas 30] [--workers 2] [--model M --lattice-model L]
+    python benchmarks/csp.py --methods random --out R   # one method per process, then
+    python benchmarks/csp.py --merge R.json A.json N.json   # one table
 
 ``--quick``: 3 formulas, 8 candidates over 2 space groups, 20 relaxation
 steps, a small GA; checks the whole path in a few minutes, not a measurement.
@@ -249,7 +251,7 @@ def markdown(doc: dict) -> str:
                 continue
             cells += [_marks(x, tops), _marks(x, tops, "loose_"), _f(x["seconds"], ".0f")]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"Total wall time {doc['seconds']:.0f} s.", ""]
+    lines += ["", f"Wall time summed over the methods' runs: {doc['seconds']:.0f} s.", ""]
     return "\n".join(lines)
 
 
@@ -266,7 +268,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work-dir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="output stem (without .json/.md)")
+    ap.add_argument(
+        "--merge", type=Path, nargs="+", default=None, metavar="JSON",
+        help="combine results of runs made with different --methods (same formulas) into --out",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge, args.out or REPO / "benchmarks" / "results" / "csp")
+        return
     import dataclasses
 
     import torch
@@ -341,6 +350,28 @@ def main() -> None:
     atomic_write(out.with_suffix(".json"), json.dumps(doc, indent=2) + "\n")
     atomic_write(out.with_suffix(".md"), markdown(doc))
     print(f"wrote {out.with_suffix('.json')} and .md ({doc['seconds']:.0f} s)", file=sys.stderr)
+
+
+def merge(paths: list[Path], out: Path) -> None:
+    """One results file from runs of the same formulas with different ``--methods``."""
+    from xtalkit.io import atomic_write
+
+    docs = [json.loads(p.read_text()) for p in paths]
+    doc = docs[0]
+    for other in docs[1:]:
+        if [f["id"] for f in other["formulas"]] != [f["id"] for f in doc["formulas"]]:
+            raise SystemExit(f"{other.get('methods')}: other formulas than {doc.get('methods')}")
+        for mine, theirs in zip(doc["formulas"], other["formulas"], strict=True):
+            mine.update({m: theirs[m] for m in other["methods"]})
+        doc["summary"].update(other["summary"])
+        doc["method_overrides"].update(other["method_overrides"])
+        doc["methods"] += other["methods"]
+        doc["seconds"] += other["seconds"]
+    order = [m for m in METHODS if m in doc["methods"]]
+    doc["methods"] = order
+    atomic_write(out.with_suffix(".json"), json.dumps(doc, indent=2) + "\n")
+    atomic_write(out.with_suffix(".md"), markdown(doc))
+    print(f"wrote {out.with_suffix('.json')} and .md", file=sys.stderr)
 
 
 if __name__ == "__main__":
