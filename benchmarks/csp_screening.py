@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from csp import MP, REPO, select_formulas
 
 TOLS = {"default": (0.2, 0.3, 5.0), "loose": (0.3, 0.5, 10.0)}
+POLICIES = ["random", "ga", "ga+dm", "mixed+dm", "pyxtal+dm", "pyxtal+random"]
 
 
 def _pick(records, policy: str, half: int, targets, seed: int, formula: str) -> list:
@@ -109,7 +110,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "csp_screening")
+    ap.add_argument("--from-json", type=Path, default=None, help="rewrite the tables of a (partial) run")
     args = ap.parse_args()
+    if args.from_json:
+        write(json.loads(args.from_json.read_text()), args.out)
+        return
     import torch
 
     from xtalkit.csp.metrics import structure_match
@@ -133,7 +138,6 @@ def main() -> None:
         n_candidates=args.pool, n_space_groups=args.space_groups, relax_steps=args.relax_steps,
         seed=args.seed, search_z=False, n_relax=0,
     ).check()  # fmt: skip
-    policies = ["random", "ga", "ga+dm", "mixed+dm", "pyxtal+dm", "pyxtal+random"]
     half = args.pool // 2
     t0 = time.time()
     rows = []
@@ -164,32 +168,46 @@ def main() -> None:
         row = {k: f[k] for k in ("id", "type", "formula", "space_group")}
         row["true_group_planned"] = any(g["space_group"] == f["space_group"] for g in plan)
         row["any_match"] = {tol: any(m.values()) for tol, m in matches.items()}
-        for p in policies:
+        for p in POLICIES:
             chosen = _pick(records, p, half, targets, args.seed, cell)
             row[p] = {"relaxed": len(chosen), **_top_match(chosen, matches)}
         row["seconds"] = time.time() - t1
         rows.append(row)
         print(f"{cell}: {row['seconds']:.0f} s, any match {row['any_match']}", file=sys.stderr, flush=True)
-        atomic_write(args.out.with_suffix(".json"), json.dumps({"partial": True, "formulas": rows}, indent=1))
-    summary = {
-        p: {key: int(sum(r[p][key] for r in rows)) for key in rows[0][p] if key != "relaxed"}
-        for p in policies
-    }
+        partial = {"partial": True, "formulas": rows, "pool": args.pool, "space_groups": args.space_groups,
+                   "relax_steps": args.relax_steps, "model": str(model), "lattice_model": str(lattice),
+                   "seconds": time.time() - t0}  # fmt: skip
+        atomic_write(args.out.with_suffix(".json"), json.dumps(partial, indent=1))
     doc = {
         "benchmark": "csp_screening",
         "formulas": rows,
-        "summary": summary,
         "pool": args.pool,
+        "space_groups": args.space_groups,
+        "relax_steps": args.relax_steps,
         "config": cfg.as_dict(),
         "model": str(model),
         "lattice_model": str(lattice),
         "seconds": time.time() - t0,
     }
+    write(doc, args.out)
+
+
+def write(doc: dict, out: Path) -> None:
+    """Summary counts, ``.json`` and ``.md`` (also for a partial run read back with ``--from-json``)."""
+    from xtalkit.io import atomic_write
+
+    rows = doc["formulas"]
+    doc["summary"] = {
+        p: {key: int(sum(r[p][key] for r in rows)) for key in rows[0][p] if key != "relaxed"}
+        for p in POLICIES
+    }
+    pool, groups, steps = doc["pool"], doc["space_groups"], doc["relax_steps"]
     lines = [
         "# Screening policies before relaxation (mp.csv.gz fold 7, validation formulas)",
         "",
-        f"{len(rows)} formulas; pools of {args.pool} GA and {args.pool} pyxtal candidates over "
-        f"{args.space_groups} predicted groups, all relaxed once (CHGNet ≤ {args.relax_steps} steps); each "
+        ("**Partial run** (stopped to free the CPU for the test benchmark). " if doc.get("partial") else "")
+        + f"{len(rows)} formulas; pools of {pool} GA and {pool} pyxtal candidates over "
+        f"{groups} predicted groups, all relaxed once (CHGNet ≤ {steps} steps); each "
         "policy ranks only the candidates it would have relaxed. Formulas matched in the top 10 / 20.",
         f"A match was possible at all (some relaxed candidate matches, default / loose tolerances): "
         f"{sum(r['any_match']['default'] for r in rows)} / {sum(r['any_match']['loose'] for r in rows)}; "
@@ -198,14 +216,14 @@ def main() -> None:
         "| policy | relaxations / formula | default @10 | default @20 | loose @10 | loose @20 |",
         "|---|---|---|---|---|---|",
     ]
-    for p in policies:
-        s = summary[p]
+    for p in POLICIES:
+        s = doc["summary"][p]
         n_rel = np.mean([r[p]["relaxed"] for r in rows])
         counts = " | ".join(str(s[k]) for k in ("default@10", "default@20", "loose@10", "loose@20"))
         lines.append(f"| {p} | {n_rel:.1f} | {counts} |")
-    lines += ["", f"Wall time {doc['seconds']:.0f} s; models `{model}`, `{lattice}`.", ""]
-    atomic_write(args.out.with_suffix(".json"), json.dumps(doc, indent=1) + "\n")
-    atomic_write(args.out.with_suffix(".md"), "\n".join(lines))
+    lines += ["", f"Wall time {doc['seconds']:.0f} s; models `{doc['model']}`, `{doc['lattice_model']}`.", ""]
+    atomic_write(out.with_suffix(".json"), json.dumps(doc, indent=1) + "\n")
+    atomic_write(out.with_suffix(".md"), "\n".join(lines))
     print("\n".join(lines))
 
 
