@@ -269,6 +269,9 @@ def main() -> None:
     ap.add_argument("--work-dir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="output stem (without .json/.md)")
     ap.add_argument(
+        "--score-only", action="store_true", help="score the predictions already in --work-dir (no new ones)"
+    )
+    ap.add_argument(
         "--merge", type=Path, nargs="+", default=None, metavar="JSON",
         help="combine results of runs made with different --methods (same formulas) into --out",
     )  # fmt: skip
@@ -311,6 +314,10 @@ def main() -> None:
         config = dataclasses.replace(base, **overrides).check()
         root = work / name
         t1 = time.time()
+        if args.score_only:
+            for f, r in zip(formulas, results, strict=True):
+                r[name] = score(f, root, tops)
+            continue
         outcomes = predict(
             [f["formula"] for f in formulas], root, model=model, lattice_model=lattice, config=config,
             method=method, workers=args.workers, threads_per_worker=args.threads,
