@@ -53,8 +53,9 @@ POLICIES = ["random", "ga", "ga+dm", "mixed+dm", "pyxtal+dm", "pyxtal+random"]
 
 def _pick(records, policy: str, half: int, targets, seed: int, formula: str) -> list:
     """Relaxed records a policy keeps (module docstring)."""
+    from xtalkit.csp.generate import distance_scores
     from xtalkit.csp.pipeline import formula_seed
-    from xtalkit.csp.screen import distance_loss, screen
+    from xtalkit.csp.screen import screen
 
     ga = [r for r in records if r.source == "ga"]
     px = [r for r in records if r.source == "pyxtal"]
@@ -72,9 +73,7 @@ def _pick(records, policy: str, half: int, targets, seed: int, formula: str) -> 
     else:
         pool = ga if policy.startswith("ga") else px
     if policy.endswith("+dm"):
-        scores = [
-            r.ga_loss if r.source == "ga" else distance_loss(r.structure, *targets[r.cell]) for r in pool
-        ]
+        scores = distance_scores(pool, targets)
     else:
         scores = np.random.default_rng(formula_seed(seed, formula, len(pool))).permutation(len(pool))
     kept, _ = screen([r.structure for r in pool], scores, half)

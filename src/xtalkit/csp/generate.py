@@ -224,6 +224,20 @@ def generate_candidates(
 
 
 # ------------------------------------------------------------------------------------ screening
+def distance_scores(records: list[CandidateRecord], distances: dict) -> np.ndarray:
+    """(n,) §2.4 loss (Å²) of each candidate against its cell's predicted matrix (GA: its own loss).
+
+    Args:
+        records: candidates.
+        distances: mapping cell formula → ``(distances, mask)``.
+    """
+    from xtalkit.csp.screen import distance_loss
+
+    return np.array(
+        [r.ga_loss if r.source == "ga" else distance_loss(r.structure, *distances[r.cell]) for r in records]
+    )
+
+
 def screen_candidates(
     records: list[CandidateRecord], config: CSPConfig, distances=None, formula: str = ""
 ) -> None:
@@ -243,7 +257,7 @@ def screen_candidates(
     Raises:
         XtalkitError: ``screen="distance"`` without predicted distances.
     """
-    from xtalkit.csp.screen import distance_loss, screen
+    from xtalkit.csp.screen import screen
 
     if config.n_relax <= 0 or not records:
         return
@@ -252,12 +266,7 @@ def screen_candidates(
             raise XtalkitError(
                 "screening by distance needs the predicted distance matrix (method alphacrystal)"
             )
-        scores = np.array(
-            [
-                r.ga_loss if r.source == "ga" else distance_loss(r.structure, *distances[r.cell])
-                for r in records
-            ]
-        )
+        scores = distance_scores(records, distances)
     else:
         rng = np.random.default_rng(formula_seed(config.seed, formula, len(records)))
         scores = rng.permutation(len(records)).astype(float)
