@@ -40,7 +40,12 @@ def test_prediction_is_positive_definite_and_symmetric(model_file):
     heavy = ~c.is_hydrogen
     assert (np.linalg.eigvalsh(c.U_cart[heavy])[:, 0] > 0).all()
     assert set(pred.source[heavy]) == {"predicted"} and set(pred.source[~heavy]) == {"riding"}
-    assert pred.temperature == 123.0 and pred.warnings == []
+    # the untrained test model predicts sizes outside the physical range: flagged, never silent
+    from xtalkit.crystal.adp import implausible
+
+    assert (pred.implausible == implausible(c.U_cart) & heavy).all()
+    assert pred.temperature == 123.0 and len(pred.warnings) == int(pred.implausible.any())
+    assert all("physical range" in w for w in pred.warnings)
     # symmetry-equivalent atoms carry tensors related by the operations: one value per asymmetric site
     from xtalkit.crystal.symmetrize import symmetrize_adps
 

@@ -62,6 +62,10 @@ class Prediction:
         temperature: K used.
         model: model name or path.
         warnings: one-line warnings.
+        implausible: (n,) True for atoms whose tensor has an eigenvalue outside
+            :data:`~xtalkit.crystal.adp.PLAUSIBLE_EIGENVALUES` (also named in ``warnings``).
+        isolated: (n,) True for atoms with no contact within the model's cutoff outside
+            their own group (also named in ``warnings``).
     """
 
     crystal: Crystal
@@ -69,6 +73,77 @@ class Prediction:
     temperature: float
     model: str
     warnings: list[str]
+    implausible: np.ndarray | None = None
+    isolated: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.crystal)
+        if self.implausible is None:
+            self.implausible = np.zeros(n, bool)
+        if self.isolated is None:
+            self.isolated = np.zeros(n, bool)
+
+
+def _names(crystal: Crystal, mask: np.ndarray, limit: int = 8) -> str:
+    """Labels of the masked atoms (asymmetric-unit labels once each), at most ``limit``."""
+    labels = list(dict.fromkeys(str(lb) for lb in crystal.labels[mask]))
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return ", ".join(labels[:limit]) + more
+
+
+def input_checks(crystal: Crystal, cutoff: float, max_edges: int) -> tuple[list[str], np.ndarray]:
+    """Refuse inputs a model cannot answer sensibly; warn about doubtful atoms.
+
+    Refused (CrystalError): a graph estimated or found above ``max_edges``; ordered atoms
+    closer than :data:`~xtalkit.geometry.contacts.MIN_DISTANCE` (duplicated rows); a
+    structure in which nothing touches anything else within ``cutoff`` (a molecule alone
+    in a large cell). Warned: single atoms or groups without contacts.
+
+    Returns:
+        ``(warnings, isolated)``: one-line warnings and the (n,) mask of isolated atoms.
+    """
+    from xtalkit.geometry.contacts import MIN_DISTANCE, estimated_edges, isolated, stacked_pairs
+    from xtalkit.geometry.neighbors import radius_graph
+
+    where = {"source": crystal.source or None, "block": crystal.block or None}
+    est = estimated_edges(crystal, cutoff)
+    if est > 2 * max_edges:
+        raise CrystalError(
+            f"cell too large: {len(crystal)} atoms in {crystal.volume:.4g} Å³ give about {est:.3g} edges at "
+            f"{cutoff:g} Å, above the limit of {max_edges}",
+            **where,
+        )
+    graph = radius_graph(crystal, cutoff=cutoff)
+    if len(graph) > max_edges:
+        raise CrystalError(
+            f"cell too large: {len(crystal)} atoms give {len(graph)} edges at {cutoff:g} Å, "
+            f"above the limit of {max_edges}",
+            **where,
+        )
+    pairs = stacked_pairs(crystal, graph)
+    if len(pairs):
+        i, j = pairs[0]
+        d = graph.distances[(graph.centers == i) & (graph.neighbors == j)].min()
+        raise CrystalError(
+            f"atoms {crystal.labels[i]} and {crystal.labels[j]} are {d:.2f} Å apart (pairs closer "
+            f"than {MIN_DISTANCE} Å: {len(pairs)}): duplicated atoms; not predicted",
+            **where,
+        )
+    iso = isolated(graph)
+    if iso.all_isolated:
+        raise CrystalError(
+            f"no atom has a contact within {cutoff:g} Å outside its own molecule: not a crystal packing "
+            "(a molecule alone in a large cell?); not predicted",
+            **where,
+        )
+    warnings = []
+    heavy = ~crystal.is_hydrogen
+    if (iso.isolated_atoms & heavy).any():
+        warnings.append(
+            f"atoms {_names(crystal, iso.isolated_atoms & heavy)} touch nothing else within {cutoff:g} Å: "
+            "their ellipsoids are a guess"
+        )
+    return warnings, iso.isolated_atoms
 
 
 def riding_hydrogens(
@@ -171,7 +246,8 @@ class ADPPredictor:
                 to scale to.
 
         Raises:
-            CrystalError: no temperature, or a graph above ``max_edges``.
+            CrystalError: no temperature, a graph above ``max_edges``, stacked atoms or no packing
+                (:func:`input_checks`).
         """
         from xtalkit.adp.evaluate import predict_batch
 
@@ -199,6 +275,8 @@ class ADPPredictor:
             warnings.append(
                 f"temperature {T:g} K is outside the training range {self.t_range[0]:g}-{self.t_range[1]:g} K"
             )
+        check_warnings, isolated_atoms = input_checks(crystal, self.model.cutoff, self.max_edges)
+        warnings += check_warnings
         # an equivariant head needs no canonical frame and no averaging: it is exact by construction
         Q = np.eye(3) if self.model.equivariant else crystal.standard_orientation()
         if self.model.equivariant:
@@ -213,13 +291,6 @@ class ADPPredictor:
             ident=crystal.source,
             molecules=self.model.equivariant,
         )
-        if len(g["src"]) > self.max_edges:
-            raise CrystalError(
-                f"cell too large: {len(crystal)} atoms give {len(g['src'])} edges at "
-                f"{self.model.cutoff:g} Å, above the limit of {self.max_edges}",
-                source=where,
-                block=crystal.block,
-            )
         batch = collate([g])
         gen = torch.Generator().manual_seed(seed)
         pred = predict_batch(self.model, batch, average_rotations=average_rotations, generator=gen).numpy()
@@ -243,6 +314,15 @@ class ADPPredictor:
         types = np.where(crystal.is_hydrogen, "", "Uani").astype("<U4")
         source = np.where(crystal.is_hydrogen, "", "predicted").astype(object)
         h_known = crystal.is_hydrogen & crystal.has_adp
+        if hydrogens == "keep" and h_known.any() and (
+            crystal.temperature is None or abs(T - crystal.temperature) > 0.5
+        ):
+            file_t = "an unknown temperature" if crystal.temperature is None else f"{crystal.temperature:g} K"
+            warnings.append(
+                f"H atoms ride on their parents (1.2 or 1.5 U_eq): their file values are for {file_t}, "
+                f"not {T:g} K"
+            )
+            hydrogens = "riding"
         if hydrogens == "keep":
             U[h_known] = crystal.U_cart[h_known]
             types[h_known] = crystal.adp_type[h_known]
@@ -254,4 +334,12 @@ class ADPPredictor:
         out = crystal.with_adps(U, types)
         out.temperature = T
         out.metadata = {**crystal.metadata, "adp_model": self.name, "adp_temperature": f"{T:g}"}
-        return Prediction(out, source, T, self.name, warnings)
+        bad = adp.implausible(U) & (source == "predicted")
+        if bad.any():
+            ev = adp.eigenvalues(U[bad])
+            lo, hi = adp.PLAUSIBLE_EIGENVALUES
+            warnings.append(
+                f"predicted U of atoms {_names(crystal, bad)} outside the physical range {lo:g}-{hi:g} Å² "
+                f"(eigenvalues {ev.min():.3g} to {ev.max():.3g} Å²): flagged, do not trust them"
+            )
+        return Prediction(out, source, T, self.name, warnings, implausible=bad, isolated=isolated_atoms)

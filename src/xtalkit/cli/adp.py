@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from xtalkit.cli.common import progress, read_blocks
+from xtalkit.cli.common import Batch, Job
 from xtalkit.crystal import adp as conv
 from xtalkit.crystal.cif import read_crystal, to_cif_string
-from xtalkit.errors import CrystalError, XtalkitError
+from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
 
 
@@ -126,6 +126,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ts.set_defaults(func=run_temperature_scan)
 
 
+_SUFFIXES = (".cif", ".json", ".csv")
+
+
 def _predictor(name: str | None):
     from xtalkit.adp.predict import ADPPredictor
     from xtalkit.pretrained import DEFAULT_ADP_MODEL
@@ -149,6 +152,7 @@ def _rows(pred) -> list[dict]:
                 "U_cart": c.U_cart[i].tolist() if finite else None,
                 "U_cif": conv.to_components(U_cif[i]).tolist() if finite else None,
                 "U_eq": float(c.U_eq[i]) if finite else None,
+                "flag": "implausible" if pred.implausible[i] else ("isolated" if pred.isolated[i] else None),
             }
         )
     return rows
@@ -160,13 +164,13 @@ def _output_path(inp: Path, block: str, out: str | None, n_blocks: int, fmt: str
     if out is None:
         return Path.cwd() / name
     o = Path(out)
-    if o.suffix.lower() in (".cif", ".json", ".csv"):
+    if o.suffix.lower() in _SUFFIXES:
         return o
     return o / name
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Run ``xtalkit adp predict``."""
+    """Run ``xtalkit adp predict``: read, predict and write one structure at a time."""
     from xtalkit import examples
 
     items = list(args.files)
@@ -175,64 +179,71 @@ def run_predict(args: argparse.Namespace) -> int:
     if not items:
         print("xtalkit adp predict: give CIF files or directories, or --example", file=sys.stderr)
         return 2
-    jobs, report = read_blocks(items)
+    batch = Batch(items, "predict", debug=getattr(args, "debug", False))
+    several = len(batch.files) > 1
+    if several and args.out and Path(args.out).suffix.lower() in _SUFFIXES:
+        raise XtalkitError(f"-o {args.out}: give a directory when predicting several files")
     predictor = _predictor(args.model)
-    single = len(jobs) == 1
-    if not single and args.out and Path(args.out).suffix.lower() in (".cif", ".json", ".csv"):
-        raise XtalkitError(f"-o {args.out}: give a directory when predicting several structures")
-    for path, block, result, n_blocks in progress(jobs, "predict"):
-        if isinstance(result, CrystalError):
-            report.add(str(result))
-            continue
-        try:
-            pred = predictor.predict(
-                result, args.temperature, hydrogens=args.hydrogens, average_rotations=args.average_rotations,
-                scale_to_input=args.scale_to_input,
-            )  # fmt: skip
-        except CrystalError as exc:
-            report.add(str(exc))
-            continue
-        for w in pred.warnings:
-            print(f"{path} [block {block}]: warning: {w}", file=sys.stderr)
-        out = _output_path(path, block, args.out, n_blocks if not single else 1, args.format)
-        provenance = (
-            f"ADPs predicted by xtalkit with model {pred.model} at {pred.temperature:g} K\n"
-            f"input: {path} [block {block}]; H atoms: {args.hydrogens}"
-        )
-        if args.format == "cif":
-            text = to_cif_string(pred.crystal, symmetry=args.symmetry, comment=provenance)
-            text = text.replace(
-                "_diffrn_ambient_temperature",
-                f"_xtalkit_adp_model '{pred.model}'\n_xtalkit_adp_temperature {pred.temperature:g}\n"
-                "_diffrn_ambient_temperature",
-                1,
-            )
-            atomic_write(out, text)
-        elif args.format == "json":
-            doc = {"source": str(path), "block": block, "model": pred.model, "temperature": pred.temperature,
-                   "warnings": pred.warnings, "atoms": _rows(pred)}  # fmt: skip
-            atomic_write(out, json.dumps(doc, indent=1))
-        else:
-            buf = io.StringIO()
-            w = csv.writer(buf)
-            w.writerow(["file", "block", "label", "element", "x", "y", "z", "source",
-                        "U11", "U22", "U33", "U12", "U13", "U23", "Ueq"])  # fmt: skip
-            for r in _rows(pred):
-                u = r["U_cif"] or [""] * 6
-                w.writerow([str(path), block, r["label"], r["element"], *(f"{x:.6f}" for x in r["frac"]),
-                            r["source"] or "", *u, r["U_eq"] if r["U_eq"] is not None else ""])  # fmt: skip
-            atomic_write(out, buf.getvalue())
-        print(f"{out}")
-        if args.plot:
-            from xtalkit.adp.plot import plot_ellipsoids
+    with batch.session():
+        for job in batch.jobs():
+            with batch.guard(job):
+                _predict_one(job, predictor, args)
+                batch.wrote(job.path)
+    return batch.finish()
 
-            png = out.with_suffix(".png")
-            plot_ellipsoids(
-                pred.crystal, png, title=f"{pred.crystal.formula}: predicted at {pred.temperature:g} K"
-            )
-            print(f"{png}")
-    report.print("inputs")
-    return report.exit_code
+
+def _predict_one(job: Job, predictor, args: argparse.Namespace) -> None:
+    """Predict one structure and write its output (and picture) atomically."""
+    pred = predictor.predict(
+        job.crystal, args.temperature, hydrogens=args.hydrogens, average_rotations=args.average_rotations,
+        scale_to_input=args.scale_to_input,
+    )  # fmt: skip
+    for w in pred.warnings:
+        print(f"{job.where}: warning: {w}", file=sys.stderr)
+    if job.n_blocks > 1 and args.out and Path(args.out).suffix.lower() in _SUFFIXES:
+        raise XtalkitError(f"-o {args.out} names one file, but the input has {job.n_blocks} structures")
+    out = _output_path(job.path, job.block, args.out, job.n_blocks, args.format)
+    provenance = (
+        f"ADPs predicted by xtalkit with model {pred.model} at {pred.temperature:g} K\n"
+        f"input: {job.where}; H atoms: {args.hydrogens}"
+    )
+    if pred.implausible.any():
+        provenance += "\nWARNING: implausible predicted U (outside 1e-4-0.5 A^2) for atoms: " + " ".join(
+            dict.fromkeys(str(x) for x in pred.crystal.labels[pred.implausible])
+        )
+    if args.format == "cif":
+        text = to_cif_string(pred.crystal, symmetry=args.symmetry, comment=provenance)
+        text = text.replace(
+            "_diffrn_ambient_temperature",
+            f"_xtalkit_adp_model '{pred.model}'\n_xtalkit_adp_temperature {pred.temperature:g}\n"
+            "_diffrn_ambient_temperature",
+            1,
+        )
+        atomic_write(out, text)
+    elif args.format == "json":
+        doc = {"source": str(job.path), "block": job.block, "model": pred.model,
+               "temperature": pred.temperature, "warnings": pred.warnings, "atoms": _rows(pred)}  # fmt: skip
+        atomic_write(out, json.dumps(doc, indent=1, allow_nan=False))
+    else:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["file", "block", "label", "element", "x", "y", "z", "source",
+                    "U11", "U22", "U33", "U12", "U13", "U23", "Ueq", "flag"])  # fmt: skip
+        for r in _rows(pred):
+            u = r["U_cif"] or [""] * 6
+            w.writerow([str(job.path), job.block, r["label"], r["element"], *(f"{x:.6f}" for x in r["frac"]),
+                        r["source"] or "", *u, r["U_eq"] if r["U_eq"] is not None else "",
+                        r["flag"] or ""])  # fmt: skip
+        atomic_write(out, buf.getvalue())
+    print(f"{out}")
+    if args.plot:
+        from xtalkit.adp.plot import plot_ellipsoids
+
+        png = out.with_suffix(".png")
+        plot_ellipsoids(
+            pred.crystal, png, title=f"{pred.crystal.formula}: predicted at {pred.temperature:g} K"
+        )
+        print(f"{png}")
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -241,32 +252,28 @@ def run_check(args: argparse.Namespace) -> int:
 
     predictor = None if args.no_model else _predictor(args.model)
     thresholds = CheckThresholds(hirshfeld_threshold=args.hirshfeld_threshold)
-    blocks, report = read_blocks(args.files)
+    batch = Batch(args.files, "check", debug=getattr(args, "debug", False))
     docs = []
-    for _path, _block, crystal, _n in blocks:
-        if isinstance(crystal, CrystalError):
-            report.add(str(crystal))
-            continue
-        try:
-            pred = predictor.predict(crystal, args.temperature) if predictor else None
-        except CrystalError as exc:
-            report.add(str(exc))
-            continue
-        rep = check_adps(
-            crystal,
-            pred.crystal if pred else None,
-            thresholds=thresholds,
-            model=pred.model if pred else None,
-            warnings=pred.warnings if pred else [],
-        )
-        if args.json:
-            docs.append(rep.as_dict())
-        else:
-            print(format_report(rep))
+    with batch.session():
+        for job in batch.jobs():
+            with batch.guard(job):
+                crystal = job.crystal
+                pred = predictor.predict(crystal, args.temperature) if predictor else None
+                rep = check_adps(
+                    crystal,
+                    pred.crystal if pred else None,
+                    thresholds=thresholds,
+                    model=pred.model if pred else None,
+                    warnings=pred.warnings if pred else [],
+                )
+                if args.json:
+                    docs.append(rep.as_dict())
+                else:
+                    print(format_report(rep))
+                batch.wrote(job.path)
     if args.json:
-        print(json.dumps({"reports": docs, "errors": report.failures}, indent=1))
-    report.print("inputs")
-    return report.exit_code
+        print(json.dumps({"reports": docs, "errors": batch.report.failures}, indent=1, allow_nan=False))
+    return batch.finish()
 
 
 def run_plot(args: argparse.Namespace) -> int:

@@ -1,9 +1,19 @@
-"""Helpers shared by the subcommands: input expansion, progress, failure reports."""
+"""Helpers shared by the subcommands: input expansion, progress, failure reports, batches.
+
+A batch command (``info``, ``adp predict``, ``adp check``, ``property predict``)
+runs through :class:`Batch`: files are read, processed and written one at a
+time, with the progress bar moving from the first file; a file that raises
+anything is one line in the failure list and the batch goes on; SIGINT or
+SIGTERM stops it with a summary of what was finished.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -60,38 +70,142 @@ class FailureReport:
         return 1 if self.failures else 0
 
 
-def read_blocks(items: Iterable[str]) -> tuple[list[tuple[Path, str, object, int]], FailureReport]:
-    """Every data block of every CIF named or found in ``items``.
-
-    Returns:
-        ``(blocks, report)``: ``(path, block name, Crystal or CrystalError, blocks in the file)`` per
-        block, and a :class:`FailureReport` already holding the bad arguments and unreadable files.
-    """
-    files, problems = expand_inputs(items)
-    report = FailureReport(total=len(files) + len(problems))
-    for msg in problems:
-        report.add(msg)
-    blocks = []
-    for path in files:
-        results = read_file_blocks(path, report)
-        blocks += [(path, block, result, len(results)) for block, result in results]
-    return blocks, report
-
-
-def read_file_blocks(path: Path, report: FailureReport) -> list[tuple[str, object]]:
-    """``(block name, Crystal or CrystalError)`` per block of one CIF; unreadable files go to ``report``."""
-    from xtalkit.crystal.cif import iter_cif
-    from xtalkit.errors import CrystalError
-
-    try:
-        return list(iter_cif(path))
-    except CrystalError as exc:
-        report.add(str(exc))
-        return []
-
-
 def progress(items: list, desc: str, *, enabled: bool | None = None) -> Iterator:
     """A tqdm progress bar on stderr, shown for more than a few items on a terminal."""
     if enabled is None:
         enabled = len(items) > 3 and sys.stderr.isatty()
     return iter(tqdm(items, desc=desc, unit="file", disable=not enabled, file=sys.stderr))
+
+
+@dataclasses.dataclass
+class Job:
+    """One structure of a batch: the file, the data block, the crystal and how many blocks the file has."""
+
+    path: Path
+    block: str
+    crystal: object
+    n_blocks: int
+
+    @property
+    def where(self) -> str:
+        """``file [block name]`` for messages."""
+        return f"{self.path} [block {self.block}]"
+
+
+class Batch:
+    """Files (and directories of CIFs) processed one structure at a time.
+
+    Args:
+        items: file and directory names from the command line.
+        desc: label of the progress bar.
+        debug: let unexpected exceptions through (``xtalkit --debug``).
+        show_progress: force the progress bar on or off (default: on a terminal, > 3 files).
+
+    Usage::
+
+        batch = Batch(args.files, "predict", debug=args.debug)
+        with batch.session():
+            for job in batch.jobs():
+                with batch.guard(job):
+                    ...  # predict, write, batch.wrote(path)
+        return batch.finish()
+    """
+
+    def __init__(self, items: Iterable[str], desc: str, *, debug: bool = False,
+                 show_progress: bool | None = None):  # fmt: skip
+        self.files, problems = expand_inputs(items)
+        self.report = FailureReport(total=len(self.files) + len(problems))
+        for msg in problems:
+            self.report.add(msg)
+        self.desc = desc
+        self.debug = debug
+        self.show_progress = show_progress
+        self.started = 0
+        self.finished = 0
+        self.outputs = 0
+        self.interrupted = False
+
+    def jobs(self) -> Iterator[Job]:
+        """Every readable structure block, file by file; unreadable ones go to the failure list."""
+        from xtalkit.crystal.cif import iter_cif
+        from xtalkit.errors import CrystalError
+
+        enabled = self.show_progress
+        if enabled is None:
+            enabled = len(self.files) > 3 and sys.stderr.isatty()
+        with tqdm(
+            total=len(self.files), desc=self.desc, unit="file", disable=not enabled, file=sys.stderr
+        ) as bar:
+            for path in self.files:
+                self.started += 1
+                try:
+                    results = list(iter_cif(path))
+                except CrystalError as exc:
+                    self.report.add(str(exc))
+                    results = []
+                except Exception as exc:
+                    self._unexpected(str(path), exc)
+                    results = []
+                for block, result in results:
+                    if isinstance(result, CrystalError):
+                        self.report.add(str(result))
+                    else:
+                        yield Job(path, block, result, len(results))
+                self.finished += 1
+                bar.update(1)
+
+    @contextlib.contextmanager
+    def guard(self, job: Job | str) -> Iterator[None]:
+        """Turn any exception of one structure into a line of the failure list (not KeyboardInterrupt)."""
+        from xtalkit.errors import CrystalError, XtalkitError
+
+        where = job.where if isinstance(job, Job) else str(job)
+        try:
+            yield
+        except CrystalError as exc:
+            self.report.add(str(exc) if exc.source else f"{where}: {exc.problem}")
+        except XtalkitError as exc:
+            self.report.add(f"{where}: {exc}")
+        except Exception as exc:
+            self._unexpected(where, exc)
+
+    def _unexpected(self, where: str, exc: Exception) -> None:
+        if self.debug:
+            raise exc
+        msg = " ".join(str(exc).split())[:200]
+        self.report.add(f"{where}: internal error ({type(exc).__name__}: {msg}); rerun with --debug")
+
+    def wrote(self, path: object) -> None:
+        """Count one output written (printed by the caller)."""
+        self.outputs += 1
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Run the batch: SIGTERM acts like Ctrl-C, and either stops it with a summary."""
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.interrupted = True
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def finish(self, what: str = "inputs") -> int:
+        """Print the failure list (and, if interrupted, what was finished); return the exit status."""
+        self.report.print(what)
+        if self.interrupted:
+            done = max(self.finished, 0)
+            print(
+                f"\ninterrupted: {done} of {len(self.files)} files finished, {self.outputs} outputs written, "
+                f"{len(self.report.failures)} failures, {len(self.files) - self.started} files not started",
+                file=sys.stderr,
+            )
+            return 130
+        return self.report.exit_code
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -8,10 +8,8 @@ import sys
 
 import numpy as np
 
-from xtalkit.cli.common import FailureReport, expand_inputs, progress
-from xtalkit.crystal.cif import iter_cif
+from xtalkit.cli.common import Batch
 from xtalkit.crystal.core import Crystal
-from xtalkit.errors import CifError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -156,35 +154,17 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         print("xtalkit info: give CIF files or directories, or --example", file=sys.stderr)
         return 2
-    files, problems = expand_inputs(items)
-    report = FailureReport(total=len(files) + len(problems))
-    for msg in problems:
-        report.add(msg)
-    records, texts = [], []
-    for path in progress(files, "info"):
-        try:
-            for _block, result in iter_cif(path):
-                if isinstance(result, CifError):
-                    report.add(str(result))
-                    continue
+    batch = Batch(items, "info", debug=getattr(args, "debug", False))
+    records = []
+    with batch.session():
+        for job in batch.jobs():
+            with batch.guard(job):
                 if args.json:
-                    records.append({**summary(result), "sites": sites(result)})
+                    records.append({**summary(job.crystal), "sites": sites(job.crystal)})
                 else:
-                    texts.append(format_text(result))
-        except CifError as exc:
-            report.add(str(exc))
-        except Exception as exc:  # an unexpected failure in one file must not stop the batch
-            if getattr(args, "debug", False):
-                raise
-            report.add(f"{path}: internal error ({type(exc).__name__}: {exc}); rerun with --debug")
+                    print(format_text(job.crystal) + "\n", flush=True)
+                batch.wrote(job.path)
     if args.json:
-        doc = {
-            "crystals": records,
-            "errors": report.failures,
-        }
-        json.dump(doc, sys.stdout, indent=1, allow_nan=False)
-        sys.stdout.write("\n")
-    else:
-        print("\n\n".join(texts))
-    report.print("inputs")
-    return report.exit_code
+        doc = {"crystals": records, "errors": batch.report.failures}
+        sys.stdout.write(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    return batch.finish()

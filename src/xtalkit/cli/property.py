@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from xtalkit.cli.common import FailureReport, expand_inputs, read_file_blocks
-from xtalkit.errors import CrystalError, XtalkitError
+from xtalkit.cli.common import Batch, Job
+from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
 
 _SPLIT_HELP = (
@@ -197,56 +197,49 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_jobs(files: list[Path], report: FailureReport) -> list[tuple[Path, str, object]]:
-    jobs = []
-    for path in files:
-        for block, result in read_file_blocks(path, report):
-            if isinstance(result, CrystalError):
-                report.add(str(result))
-            else:
-                jobs.append((path, block, result))
-    return jobs
-
-
 def run_predict(args: argparse.Namespace) -> int:
-    """Run ``xtalkit property predict``."""
-    from tqdm import tqdm
-
+    """Run ``xtalkit property predict``: structures are read as they come and predicted in chunks."""
     from xtalkit.property.predict import PropertyPredictor
 
     predictor = PropertyPredictor(args.model, batch_size=args.batch_size)
-    files, problems = expand_inputs(args.files)
-    report = FailureReport(total=len(files) + len(problems))
-    for msg in problems:
-        report.add(msg)
+    batch = Batch(args.files, "predict", debug=getattr(args, "debug", False),
+                  show_progress=False if args.quiet else None)  # fmt: skip
     buf = io.StringIO()
     w = csv.writer(buf)
     column = predictor.target or "prediction"
     w.writerow(["file", "block", "formula", column, "units"])
-    n_ok = 0
+    pending: list[Job] = []
+
+    def flush() -> None:
+        jobs = list(pending)
+        pending.clear()
+        values, errors = predictor.predict_with_errors([job.crystal for job in jobs])
+        for job, value, err in zip(jobs, values, errors, strict=True):
+            if err is not None:
+                batch.report.add(f"{job.where}: {err}")
+                continue
+            with batch.guard(job):
+                for warning in predictor.warnings(job.crystal):
+                    print(f"{job.where}: warning: {warning}", file=sys.stderr)
+                formula = job.crystal.formula.replace(" ", "")
+                w.writerow([str(job.path), job.block, formula, f"{value:.6g}", predictor.units])
+                batch.wrote(job.path)
+
     chunk = max(1, args.batch_size)
-    show = not args.quiet and sys.stderr.isatty() and len(files) > 3
-    with tqdm(total=len(files), desc="predict", unit="file", disable=not show, file=sys.stderr) as bar:
-        for start in range(0, len(files), chunk):
-            part = files[start : start + chunk]
-            jobs = _read_jobs(part, report)
-            values, errors = predictor.predict_with_errors([c for _, _, c in jobs])
-            for (path, block, crystal), value, err in zip(jobs, values, errors, strict=True):
-                if err is not None:
-                    report.add(f"{path} [block {block}]: {err}")
-                    continue
-                for warning in predictor.warnings(crystal):
-                    print(f"{path} [block {block}]: warning: {warning}", file=sys.stderr)
-                w.writerow(
-                    [str(path), block, crystal.formula.replace(" ", ""), f"{value:.6g}", predictor.units]
-                )
-                n_ok += 1
-            bar.update(len(part))
-    atomic_write(args.out, buf.getvalue())
+    with batch.session():
+        try:
+            for job in batch.jobs():
+                pending.append(job)
+                if len(pending) >= chunk:
+                    with batch.guard(f"{pending[0].path} … {pending[-1].path}"):
+                        flush()
+            with batch.guard("last chunk"):
+                flush()
+        finally:
+            atomic_write(args.out, buf.getvalue())  # what was finished, also when interrupted
     units = f" ({predictor.units})" if predictor.units else ""
-    print(f"{args.out}: {n_ok} predictions of {column}{units} with {predictor.name}")
-    report.print("inputs")
-    return report.exit_code
+    print(f"{args.out}: {batch.outputs} predictions of {column}{units} with {predictor.name}")
+    return batch.finish()
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

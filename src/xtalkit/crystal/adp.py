@@ -173,3 +173,26 @@ def is_positive_definite(U_cart: np.ndarray, tol: float = 0.0) -> np.ndarray:
     finite = np.isfinite(U).all(axis=(-2, -1))
     safe = np.where(finite[..., None, None], U, np.eye(3))
     return finite & (eigenvalues(safe)[..., 0] > tol)
+
+
+#: Eigenvalues (Å²) a displacement tensor of an atom in a crystal can physically have:
+#: below 1e-4 Å² (an r.m.s. displacement of 0.01 Å) even zero-point motion of the heaviest
+#: atoms is larger; above 0.5 Å² (0.7 Å r.m.s.) an atom is no longer at a site.
+PLAUSIBLE_EIGENVALUES = (1.0e-4, 0.5)
+
+
+def implausible(U_cart: np.ndarray, bounds: tuple[float, float] = PLAUSIBLE_EIGENVALUES) -> np.ndarray:
+    """Whether a known tensor has an eigenvalue outside ``bounds`` (Å²); NaN tensors give False.
+
+    Args:
+        U_cart: (..., 3, 3) tensors, Å².
+        bounds: (lowest, highest) plausible eigenvalue, Å².
+
+    Returns:
+        (...,) boolean mask.
+    """
+    U = np.asarray(U_cart, dtype=float)
+    finite = np.isfinite(U).all(axis=(-2, -1))
+    safe = np.where(finite[..., None, None], U, np.eye(3) * bounds[0] * 2)
+    ev = eigenvalues(0.5 * (safe + np.swapaxes(safe, -1, -2)))
+    return finite & ((ev[..., 0] < bounds[0]) | (ev[..., -1] > bounds[1]))

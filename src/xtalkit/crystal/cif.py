@@ -31,8 +31,9 @@ from xtalkit.crystal.symmetry import (
     ops_to_arrays,
     triplet,
 )
+from xtalkit.crystal.validate import DEFAULT_LIMITS, CellLimits, check_cell, check_crystal, check_symops
 from xtalkit.elements import parse_element, symbol
-from xtalkit.errors import CifError
+from xtalkit.errors import CifError, CrystalError
 from xtalkit.io import atomic_write
 
 __all__ = ["iter_cif", "read_cif", "read_crystal", "to_cif_string", "write_cif"]
@@ -237,9 +238,10 @@ def _symmetry(block: gemmi.cif.Block) -> tuple[list[str], str, int, str]:
     return [], hm, number, ""
 
 
-def _read_block(block: gemmi.cif.Block, source: str, *, tol: float) -> Crystal:
+def _read_block(block: gemmi.cif.Block, source: str, *, tol: float, limits: CellLimits) -> Crystal:
     """Build a :class:`Crystal` from one data block (raises CifError without location)."""
     lattice = _cell(block)
+    _checked(check_cell, lattice, limits)
     sites = _Table(block, "atom_site")
     labels = sites.get("label")
     fx, fy, fz = (sites.get(k) for k in ("fract_x", "fract_y", "fract_z"))
@@ -325,6 +327,8 @@ def _read_block(block: gemmi.cif.Block, source: str, *, tol: float) -> Crystal:
                     v = parse_number(col[i])
                 except ValueError:
                     raise CifError(f"site {labels[i]}: bad _atom_site_{item} {col[i]!r}") from None
+                if np.isinf(v):
+                    raise CifError(f"site {labels[i]}: _atom_site_{item} is not finite")
                 if np.isfinite(v) and not np.isfinite(iso[i]):
                     iso[i] = v * scale
     orphans: list[str] = []
@@ -356,9 +360,14 @@ def _read_block(block: gemmi.cif.Block, source: str, *, tol: float) -> Crystal:
         origin = "none given: sites taken as the full cell (P 1)"
     try:
         W, t = ops_to_arrays(ops)
+        _checked(check_symops, W, t, lattice, ops, limits)
         W, t, completed = close_group(W, t)
     except ValueError as exc:
         raise CifError(str(exc)) from None
+    if keep_idx.size * len(W) > 4 * limits.max_atoms:
+        raise CifError(
+            f"{keep_idx.size} sites × {len(W)} operations is beyond the limit of {limits.max_atoms} atoms"
+        )
     metadata["symmetry_from"] = origin + (" (completed to a group)" if completed else "")
     sg = identify_space_group(W, t)
     if sg is not None:
@@ -434,6 +443,7 @@ def _read_block(block: gemmi.cif.Block, source: str, *, tol: float) -> Crystal:
     if len(close_sites) and (full[close_sites[:, 0]] & full[close_sites[:, 1]]).any():
         flags.add(Flag.CLOSE_CONTACTS)
     crystal.flags = frozenset(flags) | adp_flags(crystal)
+    _checked(check_crystal, crystal, limits)
     if missing_aniso:
         metadata["adp_note"] = "declared Uani without an aniso row, read as Uiso: " + " ".join(missing_aniso)
     if orphans:
@@ -441,6 +451,14 @@ def _read_block(block: gemmi.cif.Block, source: str, *, tol: float) -> Crystal:
     if keep_idx.size != n:
         metadata["dummy_sites_skipped"] = str(n - keep_idx.size)
     return crystal
+
+
+def _checked(check, *args) -> None:
+    """Run a :mod:`.validate` check, turning its error into a CifError (the reader adds the location)."""
+    try:
+        check(*args)
+    except CrystalError as exc:
+        raise CifError(exc.problem) from None
 
 
 def _read_aniso(
@@ -483,27 +501,69 @@ def _read_aniso(
                 continue
             if np.isnan(comp).any():
                 raise CifError(f"site {label}: aniso {kind}_ij has missing components")
+            if not np.isfinite(comp).all():
+                raise CifError(f"site {label}: aniso {kind}_ij is not finite")
             out.setdefault(index[label], to_ustar(comp))
     return out
 
 
-def _read_document(path_or_text: str | os.PathLike, *, text: bool) -> tuple[gemmi.cif.Document, str]:
+#: Marks a block error that is a bug in xtalkit, not a problem of the file.
+UNEXPECTED = "unexpected error while reading"
+
+
+def _decode(data: bytes) -> tuple[str, str | None]:
+    """CIF bytes as text: UTF-8 (CIF 2.0, and ASCII CIF 1.1), else Windows-1252.
+
+    Old programs write Windows-1252 quotes and degree signs into text fields; such
+    files are read, with a note. NUL bytes are never text.
+
+    Returns:
+        ``(text, note)``: the note is None for UTF-8.
+
+    Raises:
+        CifError: for NUL bytes (binary data).
+    """
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise CifError(f"binary data (NUL byte) on line {line}: not a text file")
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        note = f"not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); read as Windows-1252"
+        return data.decode("cp1252", errors="replace"), note
+
+
+def _read_document(
+    path_or_text: str | os.PathLike, *, text: bool
+) -> tuple[gemmi.cif.Document, str, str | None]:
+    """The gemmi document, the source name and an encoding note (None when the file is UTF-8)."""
     source = "<string>" if text else str(path_or_text)
+    note = None
     try:
         if text:
-            doc = gemmi.cif.read_string(str(path_or_text))
+            content = str(path_or_text)
         else:
             p = Path(path_or_text)
             if not p.is_file():
                 raise CifError("no such file", source=source)
-            doc = gemmi.cif.read(str(p))
-    except CifError:
-        raise
-    except (RuntimeError, ValueError, OSError, UnicodeDecodeError) as exc:
+            data = p.read_bytes()
+            if p.suffix == ".gz":
+                import gzip
+
+                data = gzip.decompress(data)
+            content, note = _decode(data)
+        if "\x00" in content:
+            raise CifError("binary data (NUL character): not a text file")
+        doc = gemmi.cif.read_string(content)
+    except CifError as exc:
+        raise exc.located(source) from None
+    except (RuntimeError, ValueError, OSError, EOFError, UnicodeError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        msg = msg.replace(str(path_or_text), "").lstrip(":")
+        msg = msg.replace(str(path_or_text), "").removeprefix("string").lstrip(":")
+        msg = re.sub(r"^(\d+):\d+(\(\d+\))?:?\s*", r"line \1: ", msg)
         raise CifError(f"malformed CIF: {msg}", source=source) from None
-    return doc, source
+    return doc, source, note
 
 
 def iter_cif(
@@ -511,6 +571,7 @@ def iter_cif(
     *,
     text: bool = False,
     special_position_tol: float = SPECIAL_POSITION_TOL,
+    limits: CellLimits = DEFAULT_LIMITS,
 ) -> Iterator[tuple[str, Crystal | CifError]]:
     """Yield ``(block name, Crystal or CifError)`` for every structure block of a CIF.
 
@@ -521,17 +582,35 @@ def iter_cif(
         path_or_text: File path, or the CIF text itself when ``text=True``.
         text: Treat ``path_or_text`` as CIF content.
         special_position_tol: Images of one site closer than this (Å) are one atom.
+        limits: physical bounds on the cell (:class:`~xtalkit.crystal.validate.CellLimits`).
+
+    A block that cannot become a :class:`Crystal` for any reason yields a
+    :class:`CifError`, so one bad block never hides the good ones; an error that
+    is a bug of xtalkit rather than of the file says :data:`UNEXPECTED`.
     """
-    doc, source = _read_document(path_or_text, text=text)
+    doc, source, note = _read_document(path_or_text, text=text)
     found = False
-    for block in doc:
-        if not _block_has_structure(block):
-            continue
-        found = True
+    for k, block in enumerate(doc):
+        name = f"#{k + 1}"
         try:
-            yield block.name, _read_block(block, source, tol=special_position_tol)
+            name = block.name or name
+            if not _block_has_structure(block):
+                continue
+            found = True
+            crystal = _read_block(block, source, tol=special_position_tol, limits=limits)
         except CifError as exc:
-            yield block.name, exc.located(source, block.name)
+            yield name, exc.located(source, name)
+            continue
+        except UnicodeError as exc:
+            yield name, CifError(f"text is not valid UTF-8 ({exc.reason})", source=source, block=name)
+            continue
+        except Exception as exc:  # a bug in xtalkit: one line, and the other blocks are still read
+            msg = " ".join(str(exc).split())[:200]
+            yield name, CifError(f"{UNEXPECTED} ({type(exc).__name__}: {msg})", source=source, block=name)
+            continue
+        if note:
+            crystal.metadata["encoding_note"] = note
+        yield name, crystal
     if not found:
         raise CifError("no data block with a cell or atom sites", source=source)
 
@@ -541,6 +620,7 @@ def read_cif(
     *,
     text: bool = False,
     special_position_tol: float = SPECIAL_POSITION_TOL,
+    limits: CellLimits = DEFAULT_LIMITS,
 ) -> list[Crystal]:
     """Read every structure block of a CIF file.
 
@@ -549,7 +629,9 @@ def read_cif(
             first block that cannot be read.
     """
     out = []
-    for _, result in iter_cif(path_or_text, text=text, special_position_tol=special_position_tol):
+    for _, result in iter_cif(
+        path_or_text, text=text, special_position_tol=special_position_tol, limits=limits
+    ):
         if isinstance(result, CifError):
             raise result
         out.append(result)
@@ -562,6 +644,7 @@ def read_crystal(
     *,
     text: bool = False,
     special_position_tol: float = SPECIAL_POSITION_TOL,
+    limits: CellLimits = DEFAULT_LIMITS,
 ) -> Crystal:
     """Read one crystal: the named block, or the only structure block of the file.
 
@@ -569,7 +652,9 @@ def read_crystal(
         CifError: if the block is missing or unreadable, or if ``block`` is None
             and the file holds several structures (their names are listed).
     """
-    results = list(iter_cif(path_or_text, text=text, special_position_tol=special_position_tol))
+    results = list(
+        iter_cif(path_or_text, text=text, special_position_tol=special_position_tol, limits=limits)
+    )
     source = "<string>" if text else str(path_or_text)
     if block is not None:
         for name, result in results:

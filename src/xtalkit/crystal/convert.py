@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from xtalkit.crystal.core import Crystal, Flag, adp_flags
+from xtalkit.crystal.validate import check_cell, check_crystal
 from xtalkit.errors import CrystalError
 
 
@@ -56,6 +57,10 @@ def from_pymatgen(structure, temperature: float | None = None, source: str = "")
         temperature: K; overrides ``structure.properties["temperature"]``.
         source: Provenance string (default: ``structure.properties["source"]``).
     """
+    try:
+        check_cell(structure.lattice.matrix)
+    except CrystalError as exc:
+        raise exc.located(source or None) from None
     numbers, frac, occ, U, labels, types, mixed = [], [], [], [], [], [], False
     props = structure.site_properties
     has_u = "U_cart" in props
@@ -118,6 +123,10 @@ def from_ase(atoms, temperature: float | None = None, source: str = "") -> Cryst
     """
     if not np.all(atoms.pbc):
         raise CrystalError("ASE Atoms must be periodic in all three directions", source=source or None)
+    try:
+        check_cell(np.array(atoms.cell))
+    except CrystalError as exc:
+        raise exc.located(source or None) from None
     n = len(atoms)
     U = atoms.arrays.get("U_cart")
     occ = atoms.arrays.get("occupancy")
@@ -143,6 +152,5 @@ def _finish(crystal: Crystal, mixed: bool = False) -> Crystal:
     if crystal.temperature is None:
         flags.add(Flag.NO_TEMPERATURE)
     crystal.flags = frozenset(flags)
-    if abs(np.linalg.det(crystal.lattice)) < 1e-6:
-        raise CrystalError("cell has zero volume", source=crystal.source or None)
+    check_crystal(crystal)
     return crystal

@@ -38,6 +38,8 @@ class Flag(enum.StrEnum):
     """Some non-H atom has only an isotropic displacement parameter."""
     NON_POSITIVE_DEFINITE_ADP = "non_positive_definite_adp"
     """Some ADP tensor has an eigenvalue ≤ 0 (kept as given, never 'fixed')."""
+    IMPLAUSIBLE_ADP = "implausible_adp"
+    """Some tensor has an eigenvalue outside :data:`xtalkit.crystal.adp.PLAUSIBLE_EIGENVALUES`."""
     ASSUMED_P1 = "assumed_p1"
     """No symmetry information at all: the listed sites were taken as the whole cell."""
     CLOSE_CONTACTS = "close_contacts"
@@ -309,7 +311,13 @@ class Crystal:
         new.flags = frozenset(
             f
             for f in self.flags
-            if f not in (Flag.MISSING_ADP, Flag.ISOTROPIC_ADP, Flag.NON_POSITIVE_DEFINITE_ADP)
+            if f
+            not in (
+                Flag.MISSING_ADP,
+                Flag.ISOTROPIC_ADP,
+                Flag.NON_POSITIVE_DEFINITE_ADP,
+                Flag.IMPLAUSIBLE_ADP,
+            )
         ) | adp_flags(new)
         return new
 
@@ -391,6 +399,9 @@ class Crystal:
         )
 
 
+_ADP_FLAGS = (Flag.MISSING_ADP, Flag.ISOTROPIC_ADP, Flag.NON_POSITIVE_DEFINITE_ADP, Flag.IMPLAUSIBLE_ADP)
+
+
 def adp_flags(crystal: Crystal) -> frozenset[Flag]:
     """ADP-related flags of a crystal (non-H atoms only for missing / isotropic)."""
     flags = set()
@@ -402,4 +413,6 @@ def adp_flags(crystal: Crystal) -> frozenset[Flag]:
     known = crystal.has_adp
     if (known & ~crystal.adp_positive_definite).any():
         flags.add(Flag.NON_POSITIVE_DEFINITE_ADP)
+    if adp.implausible(crystal.U_cart).any():
+        flags.add(Flag.IMPLAUSIBLE_ADP)
     return frozenset(flags)

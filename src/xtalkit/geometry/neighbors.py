@@ -27,6 +27,8 @@ import threading
 import numpy as np
 
 from xtalkit.crystal.core import Crystal
+from xtalkit.crystal.validate import check_cell
+from xtalkit.errors import CrystalError
 
 #: Default cutoff (Å): CartNet's radius graph (paper §4.1).
 DEFAULT_CUTOFF = 5.0
@@ -114,6 +116,10 @@ def radius_graph(
 
     Returns:
         The :class:`RadiusGraph`.
+
+    Raises:
+        CrystalError: for a cell outside :class:`~xtalkit.crystal.validate.CellLimits`
+            (e.g. thinner than 0.5 Å) or non-finite coordinates.
     """
     if isinstance(lattice_or_crystal, Crystal):
         lattice, frac = lattice_or_crystal.lattice, lattice_or_crystal.frac
@@ -127,6 +133,10 @@ def radius_graph(
         raise ValueError(f"unknown backend {backend!r}")
     frac = np.asarray(frac, dtype=float).reshape(-1, 3)
     n = frac.shape[0]
+    # never hand the search a cell it could crash or hang on (SIGFPE, unbounded cell lists)
+    check_cell(lattice)
+    if not np.isfinite(frac).all():
+        raise CrystalError("non-finite fractional coordinates")
     if n == 0:
         z = np.zeros(0, np.int64)
         return RadiusGraph(z, z, np.zeros((0, 3), np.int32), np.zeros((0, 3)), np.zeros(0), cutoff, 0)

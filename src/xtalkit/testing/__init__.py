@@ -1,0 +1,1 @@
+"""Helpers for testing xtalkit and code built on it."""

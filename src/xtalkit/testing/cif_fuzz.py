@@ -1,0 +1,1062 @@
+"""Seeded CIF mutations ("fuzzing") to check that CIF readers never crash on bad input.
+
+:func:`mutate` applies one mutation of a named kind to the text of a CIF and returns
+the damaged file as bytes; :func:`make_corpus` makes a reproducible corpus of such
+files from a few good sources, cycling the kinds evenly, and :func:`write_corpus`
+writes it to a folder. Everything works on the text (tokens, lines and ``loop_``
+sections found with regular expressions), so no CIF parser is needed and any
+damage can be produced, including damage no parser would accept.
+
+The kinds, in the order of :data:`KINDS`:
+
+1. ``truncate`` — cut the text at a random point: anywhere (often mid-line), right
+   after a value inside a loop (mid-row), or right after a loop's header tags.
+2. ``drop_column`` — delete one loop column, its ``_tag`` header line and the
+   matching value in every row, in an ``_atom_site_`` or ``_atom_site_aniso_`` loop;
+   with probability 0.3 specifically ``_atom_site_aniso_label``,
+   ``_atom_site_fract_x`` or ``_atom_site_type_symbol``.
+3. ``duplicate_column`` — repeat a header tag of a loop, so that the rows have one
+   value fewer than the headers, or repeat the tag and its value in every row.
+4. ``swap_numbers`` — swap numeric tokens between places: a cell length with a
+   coordinate, an occupancy with a U value, an angle with a coordinate, or any two.
+5. ``cell_nan`` — one or two cell lengths or angles become ``nan``/``NaN``/``NAN``.
+6. ``cell_inf`` — one or two cell lengths or angles become ``inf``, ``-inf`` or
+   ``1e400``.
+7. ``cell_huge`` — one or more lengths in 500–25000 Å (e.g. a=1000, c=22827) or
+   ``1e30``.
+8. ``cell_negative`` — a negative or zero length or angle.
+9. ``cell_tiny`` — lengths like ``1e-300``, ``1e-12``, ``1e-4``, ``0.01`` or ``0.3``.
+10. ``angle_absurd`` — an angle of 0, 180, 200, 359 or 360, or three angles that
+    cannot form a cell (120,120,120; 10,10,170; 170,170,170; 60,60,150).
+11. ``u_nan`` — some but not all U_ij of an anisotropic row (or some U_iso values)
+    become ``nan``, ``inf``, ``-inf`` or ``?``.
+12. ``u_huge`` — U values of 1e2–1e6 Å², or ``1e300``.
+13. ``u_negative`` — negative diagonal U_ii (non-positive-definite tensors), or
+    negative U_iso.
+14. ``symop_garbage`` — symmetry operations replaced by unparseable text (``'q,r,s'``,
+    ``'x,y'``, ``'x,y,z,w'``, ``'x+,y,z'``, ``'1/0+x,y,z'``, ``''``).
+15. ``symop_singular`` — operations that parse but are not valid (``'x,x,x'``,
+    ``'0,0,0'``, ``'x,y,0'``, ``'2x,y,z'``, ``'x+y,y,z'``, ``'x,y,z+0.3333333'``,
+    ``'-x,-x,z'``).
+16. ``garbage_bytes`` — 1–64 random bytes, always with a NUL and another control
+    byte, inserted or overwriting a stretch.
+17. ``non_utf8`` — one byte that cannot start or continue valid UTF-8 here (0x93,
+    0xff, 0xc3 alone, …) inserted inside a label, a value or a comment; the rest of
+    the text stays valid.
+18. ``empty`` — an empty file, whitespace only, only comments, only ``data_x``, a
+    ``data_`` header with no name, or a block with only a title.
+19. ``stacked_atoms`` — atom-site rows duplicated with new unique labels at the same
+    or nearly the same coordinates (±1e-4), or 10–50 copies of one atom; the
+    matching aniso rows are duplicated too.
+20. ``unknown_element`` — type symbols and/or labels become ``Xx``, ``Q1``, ``Zz``,
+    ``Uuo``, ``E``, ``123`` or ``??`` (aniso labels are renamed to match).
+21. ``bad_block_among_good`` — 2–4 data blocks with unique names: copies of the
+    (first) block of the source and one block damaged by another kind that keeps
+    the file tokenizable (a cell, U, symmetry, atom or column kind; not ``empty``,
+    ``non_utf8``, ``garbage_bytes``, ``truncate`` or ``duplicate_column``), so a
+    reader should read the good blocks and report the bad one.
+
+Where a kind finds nothing to act on (no aniso loop, no symmetry loop, no cell, no
+atom loop) it adds the missing part first or falls back to a variant that applies
+(e.g. ``u_nan`` on ``_atom_site_U_iso_or_equiv``), so the output always differs
+from the input.
+
+Example:
+    >>> import numpy as np
+    >>> from xtalkit import examples
+    >>> from xtalkit.testing.cif_fuzz import make_corpus
+    >>> text = examples.path("urea").read_text()
+    >>> cases = make_corpus({"urea": text}, n=42, seed=1)
+    >>> cases[6].name
+    '0006_cell_huge_urea.cif'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["KINDS", "FuzzCase", "counts_by_kind", "make_corpus", "mutate", "write_corpus"]
+
+KINDS: tuple[str, ...] = (
+    "truncate",
+    "drop_column",
+    "duplicate_column",
+    "swap_numbers",
+    "cell_nan",
+    "cell_inf",
+    "cell_huge",
+    "cell_negative",
+    "cell_tiny",
+    "angle_absurd",
+    "u_nan",
+    "u_huge",
+    "u_negative",
+    "symop_garbage",
+    "symop_singular",
+    "garbage_bytes",
+    "non_utf8",
+    "empty",
+    "stacked_atoms",
+    "unknown_element",
+    "bad_block_among_good",
+)
+
+# Kinds used to damage the bad block of ``bad_block_among_good``: they keep the file
+# tokenizable, so the damage stays local to one block.
+_BLOCK_LOCAL_KINDS: tuple[str, ...] = (
+    "drop_column",
+    "swap_numbers",
+    "cell_nan",
+    "cell_inf",
+    "cell_huge",
+    "cell_negative",
+    "cell_tiny",
+    "angle_absurd",
+    "u_nan",
+    "u_huge",
+    "u_negative",
+    "symop_garbage",
+    "symop_singular",
+    "stacked_atoms",
+    "unknown_element",
+)
+
+_CELL_TAGS = (
+    "_cell_length_a",
+    "_cell_length_b",
+    "_cell_length_c",
+    "_cell_angle_alpha",
+    "_cell_angle_beta",
+    "_cell_angle_gamma",
+)
+_DEFAULT_CELL = ("10.0", "10.0", "10.0", "90.0", "90.0", "90.0")
+_SYMOP_TAGS = ("_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz")
+_ISO_TAGS = ("_atom_site_u_iso_or_equiv", "_atom_site_b_iso_or_equiv")
+_ANISO_RE = re.compile(r"_atom_site_aniso_[ub]_([123])([123])")
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?:\(\d+\))?")
+_TOKEN_RE = re.compile(r"""'.*?'(?=\s|$)|".*?"(?=\s|$)|\S+""")
+_RESERVED = ("loop_", "data_", "save_", "global_", "stop_")
+
+_BAD_ELEMENTS = ("Xx", "Q1", "Zz", "Uuo", "E", "123", "??")
+_GARBAGE_OPS = ("q,r,s", "x,y", "x,y,z,w", "x+,y,z", "1/0+x,y,z", "")
+_SINGULAR_OPS = ("x,x,x", "0,0,0", "x,y,0", "2x,y,z", "x+y,y,z", "x,y,z+0.3333333", "-x,-x,z")
+_BAD_BYTES = (0x93, 0xFF, 0xC3, 0xFE, 0x80, 0xE2, 0xC0)
+
+
+# ---------------------------------------------------------------------------- text model
+@dataclass
+class _Tok:
+    """One token of the text: its line, column span and text."""
+
+    line: int
+    start: int
+    end: int
+    text: str
+    end_line: int = -1
+
+    def __post_init__(self) -> None:
+        if self.end_line < 0:
+            self.end_line = self.line
+
+    @property
+    def bare(self) -> str:
+        """The text without enclosing quotes."""
+        t = self.text
+        if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
+            return t[1:-1]
+        return t
+
+
+@dataclass
+class _Loop:
+    """A ``loop_`` section: header tags and the value tokens after them."""
+
+    tags: list[_Tok]
+    values: list[_Tok] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.text.lower() for t in self.tags]
+
+    def col(self, *names: str) -> int | None:
+        """Index of the first of ``names`` among the (lower-case) tags, or None."""
+        low = self.names
+        for name in names:
+            if name in low:
+                return low.index(name)
+        return None
+
+    def rows(self, full: bool = False) -> list[list[_Tok]]:
+        """Values split into rows of ``len(tags)`` tokens (the last may be partial)."""
+        k = len(self.tags)
+        if k == 0:
+            return []
+        rows = [self.values[i : i + k] for i in range(0, len(self.values), k)]
+        return [r for r in rows if len(r) == k] if full else rows
+
+    def column(self, j: int) -> list[_Tok]:
+        """Every value of column ``j``."""
+        return self.values[j :: len(self.tags)] if self.tags else []
+
+    @property
+    def last_line(self) -> int:
+        toks = self.values or self.tags
+        return max(t.end_line for t in toks)
+
+    def is_atom_loop(self) -> bool:
+        return any(n.startswith("_atom_site_") for n in self.names)
+
+
+def _is_reserved(text: str) -> bool:
+    return text.startswith("_") or text.lower().startswith(_RESERVED)
+
+
+class _Doc:
+    """CIF text as lines, its tokens, items and loops, with deferred edits."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self._edits: dict[int, list[tuple[int, int, str]]] = {}
+        self._after: dict[int, list[str]] = {}
+        self._shrunk: set[int] = set()
+        self.tokens = self._tokenize()
+        self.items: dict[str, tuple[_Tok, _Tok | None]] = {}
+        self.loops: list[_Loop] = []
+        self.headers: list[_Tok] = []
+        self._parse()
+
+    def _tokenize(self) -> list[_Tok]:
+        toks: list[_Tok] = []
+        lines, i = self.lines, 0
+        while i < len(lines):
+            line = lines[i]
+            if line.startswith(";"):  # text field: one token up to the closing ';' line
+                j = i + 1
+                while j < len(lines) and not lines[j].startswith(";"):
+                    j += 1
+                toks.append(_Tok(i, 0, len(line), line, end_line=min(j, len(lines) - 1)))
+                i = j + 1
+                continue
+            for m in _TOKEN_RE.finditer(line):
+                if m.group().startswith("#"):
+                    break
+                toks.append(_Tok(i, m.start(), m.end(), m.group()))
+            i += 1
+        return toks
+
+    def _parse(self) -> None:
+        toks, i = self.tokens, 0
+        while i < len(toks):
+            low = toks[i].text.lower()
+            if low == "loop_":
+                loop = _Loop(tags=[])
+                i += 1
+                while i < len(toks) and toks[i].text.startswith("_"):
+                    loop.tags.append(toks[i])
+                    i += 1
+                while i < len(toks) and not _is_reserved(toks[i].text):
+                    loop.values.append(toks[i])
+                    i += 1
+                if loop.tags:
+                    self.loops.append(loop)
+            elif low.startswith("_"):
+                value = toks[i + 1] if i + 1 < len(toks) and not _is_reserved(toks[i + 1].text) else None
+                self.items.setdefault(low, (toks[i], value))
+                i += 2 if value is not None else 1
+            else:
+                if low.startswith("data_"):
+                    self.headers.append(toks[i])
+                i += 1
+
+    # -- queries
+    def loop_with(self, *names: str) -> _Loop | None:
+        """The first loop holding one of the tags ``names`` (lower case)."""
+        for loop in self.loops:
+            if loop.col(*names) is not None:
+                return loop
+        return None
+
+    def end_index(self) -> int:
+        """Index of the line after which appended lines go."""
+        if len(self.lines) > 1 and self.lines[-1] == "":
+            return len(self.lines) - 2
+        return len(self.lines) - 1
+
+    def offset(self, line: int, col: int) -> int:
+        """Character offset in the original text of a (line, column) position."""
+        return sum(len(x) + 1 for x in self.lines[:line]) + col
+
+    # -- edits
+    def replace(self, tok: _Tok, new: str) -> None:
+        self._edits.setdefault(tok.line, []).append((tok.start, tok.end, new))
+
+    def delete(self, tok: _Tok) -> None:
+        line, s = self.lines[tok.line], tok.start
+        while s > 0 and line[s - 1] in " \t":
+            s -= 1
+        self._edits.setdefault(tok.line, []).append((s, tok.end, ""))
+        self._shrunk.add(tok.line)
+
+    def insert_after(self, line: int, new_lines: Iterable[str]) -> None:
+        self._after.setdefault(line, []).extend(new_lines)
+
+    def append(self, new_lines: Iterable[str]) -> None:
+        self.insert_after(self.end_index(), new_lines)
+
+    def render(self) -> str:
+        out = list(self._after.get(-1, []))
+        for i, line in enumerate(self.lines):
+            new = line
+            for s, e, text in sorted(self._edits.get(i, []), reverse=True):
+                new = new[:s] + text + new[e:]
+            if not (i in self._shrunk and not new.strip() and line.strip()):
+                out.append(new)
+            out.extend(self._after.get(i, []))
+        return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------- small helpers
+def _choice(rng: np.random.Generator, seq: Sequence):
+    return seq[int(rng.integers(len(seq)))]
+
+
+def _pick(rng: np.random.Generator, n: int, lo: int, hi: int) -> list[int]:
+    """``k`` distinct sorted indices below ``n``, ``lo <= k <= min(hi, n)``."""
+    hi = min(hi, n)
+    if n <= 0 or hi <= 0:
+        return []
+    k = int(rng.integers(min(lo, hi), hi + 1))
+    return sorted(int(i) for i in rng.choice(n, size=k, replace=False))
+
+
+def _num(text: str) -> float | None:
+    """The float of a CIF number (standard uncertainty dropped), or None."""
+    if not _NUMBER_RE.fullmatch(text):
+        return None
+    return float(text.split("(")[0])
+
+
+def _quote(s: str) -> str:
+    if s and not re.search(r"\s|^['\"_#$;\[\]]", s):
+        return s
+    return f"'{s}'"
+
+
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
+def _block_name(doc: _Doc) -> str:
+    if doc.headers:
+        name = doc.headers[0].text[5:]
+        if name:
+            return name
+    return "fuzz"
+
+
+def _with_cell(text: str) -> str:
+    """The text with all six cell items present (defaults added where missing)."""
+    doc = _Doc(text)
+    added = []
+    for tag, value in zip(_CELL_TAGS, _DEFAULT_CELL, strict=True):
+        item = doc.items.get(tag)
+        if item is None:
+            added.append(f"{tag} {value}")
+        elif item[1] is None:
+            doc.replace(item[0], f"{item[0].text} {value}")
+    if not added and not doc._edits:
+        return text
+    if doc.headers:
+        doc.insert_after(doc.headers[0].line, added)
+    else:
+        doc.insert_after(-1, ["data_fuzz", *added])
+    return doc.render()
+
+
+def _cell_tokens(doc: _Doc) -> list[_Tok]:
+    return [doc.items[t][1] for t in _CELL_TAGS]  # type: ignore[misc]
+
+
+def _with_atom_loop(text: str) -> str:
+    """The text with an ``_atom_site_`` loop holding fractional coordinates."""
+    doc = _Doc(text)
+    loop = doc.loop_with("_atom_site_fract_x")
+    if loop is not None and loop.col("_atom_site_label") is not None and loop.rows(full=True):
+        return text
+    doc.append(
+        [
+            "",
+            "loop_",
+            "_atom_site_label",
+            "_atom_site_type_symbol",
+            "_atom_site_fract_x",
+            "_atom_site_fract_y",
+            "_atom_site_fract_z",
+            "_atom_site_U_iso_or_equiv",
+            "_atom_site_occupancy",
+            "C1 C 0.1000 0.2000 0.3000 0.0200 1",
+            "O1 O 0.2500 0.2000 0.3000 0.0200 1",
+        ]
+    )
+    return doc.render()
+
+
+def _with_symops(text: str) -> str:
+    """The text with a symmetry-operation loop (or item)."""
+    doc = _Doc(text)
+    if _symop_tokens(doc):
+        return text
+    doc.append(["", "loop_", "_space_group_symop_operation_xyz", "'x,y,z'", "'-x,-y,-z'"])
+    return doc.render()
+
+
+def _symop_tokens(doc: _Doc) -> list[_Tok]:
+    toks: list[_Tok] = []
+    for loop in doc.loops:
+        j = loop.col(*_SYMOP_TAGS)
+        if j is not None:
+            toks += loop.column(j)
+    for tag in _SYMOP_TAGS:
+        item = doc.items.get(tag)
+        if item is not None and item[1] is not None:
+            toks.append(item[1])
+    return toks
+
+
+def _aniso_rows(doc: _Doc) -> list[dict[str, _Tok]]:
+    """Per anisotropic row, the U_ij (or B_ij) tokens keyed ``"11"`` … ``"23"``."""
+    out = []
+    for loop in doc.loops:
+        cols = {}
+        for j, name in enumerate(loop.names):
+            m = _ANISO_RE.fullmatch(name)
+            if m:
+                cols["".join(sorted(m.groups()))] = j
+        if not cols:
+            continue
+        for row in loop.rows():
+            comps = {ij: row[j] for ij, j in cols.items() if j < len(row)}
+            if comps:
+                out.append(comps)
+    return out
+
+
+def _iso_tokens(doc: _Doc) -> list[_Tok]:
+    toks: list[_Tok] = []
+    for loop in doc.loops:
+        j = loop.col(*_ISO_TAGS)
+        if j is not None:
+            toks += loop.column(j)
+    return toks
+
+
+def _with_u(text: str) -> str:
+    """The text with some U values to damage (an aniso loop added if there are none)."""
+    doc = _Doc(text)
+    if _aniso_rows(doc) or _iso_tokens(doc):
+        return text
+    loop = doc.loop_with("_atom_site_label")
+    if loop is None:
+        return _with_atom_loop(text)
+    labels = [t.text for t in loop.column(loop.col("_atom_site_label"))[:3]] or ["C1"]  # type: ignore[arg-type]
+    doc.append(
+        ["", "loop_", "_atom_site_aniso_label"]
+        + [f"_atom_site_aniso_U_{ij}" for ij in ("11", "22", "33", "12", "13", "23")]
+        + [f"{lab} 0.0200 0.0200 0.0200 0.0000 0.0000 0.0000" for lab in labels]
+    )
+    return doc.render()
+
+
+# ---------------------------------------------------------------------------- the kinds
+def _truncate(text: str, rng: np.random.Generator) -> str:
+    doc = _Doc(text)
+    limit = len(text.rstrip())
+    if limit == 0:
+        return ""
+    variant = rng.random()
+    loops = [lp for lp in doc.loops if lp.values]
+    if variant < 0.4 and loops:  # mid-loop: right after a value, often mid-row
+        loop = _choice(rng, loops)
+        tok = _choice(rng, loop.values[:-1] or loop.values)
+        cut = doc.offset(tok.line, tok.end)
+    elif variant < 0.55 and doc.loops:  # right after the header tags: a loop with no data
+        tok = _choice(rng, doc.loops).tags[-1]
+        cut = doc.offset(tok.line, tok.end) + 1
+    else:  # anywhere, mostly mid-line
+        cut = int(rng.integers(0, limit))
+    return text[: min(cut, limit - 1)]
+
+
+def _drop_column(text: str, rng: np.random.Generator) -> str:
+    doc = _Doc(text)
+    loops = [lp for lp in doc.loops if lp.is_atom_loop()] or doc.loops
+    if not loops:
+        items = [it for it in doc.items.values()]
+        if not items:
+            return _drop_column(_with_atom_loop(text), rng)
+        tag, value = _choice(rng, items)
+        doc.delete(tag)
+        if value is not None:
+            doc.delete(value)
+        return doc.render()
+    special = [
+        (lp, j)
+        for lp in loops
+        for j, name in enumerate(lp.names)
+        if name in ("_atom_site_aniso_label", "_atom_site_fract_x", "_atom_site_type_symbol")
+    ]
+    if special and rng.random() < 0.3:
+        loop, j = _choice(rng, special)
+    else:
+        loop = _choice(rng, loops)
+        j = int(rng.integers(len(loop.tags)))
+    doc.delete(loop.tags[j])
+    for tok in loop.column(j):
+        doc.delete(tok)
+    return doc.render()
+
+
+def _duplicate_column(text: str, rng: np.random.Generator) -> str:
+    doc = _Doc(text)
+    loops = [lp for lp in doc.loops if lp.is_atom_loop() and lp.values] or doc.loops
+    if not loops:
+        items = [it for it in doc.items.values()]
+        if not items:
+            return _duplicate_column(_with_atom_loop(text), rng)
+        tag, value = _choice(rng, items)
+        new_value = "?" if value is None else value.text
+        doc.insert_after(max(tag.line, value.line if value else tag.line), [f"{tag.text} {new_value}"])
+        return doc.render()
+    loop = _choice(rng, loops)
+    j = int(rng.integers(len(loop.tags)))
+    tag = loop.tags[j]
+    doc.insert_after(tag.line, [tag.text])
+    if rng.random() < 0.5:  # the tag and its values: a consistent loop with a repeated tag
+        for tok in loop.column(j):
+            doc.replace(tok, f"{tok.text} {tok.text}")
+    return doc.render()
+
+
+def _category(tag: str) -> str:
+    if tag.startswith("_cell_length_"):
+        return "length"
+    if tag.startswith("_cell_angle_"):
+        return "angle"
+    if tag.startswith(("_atom_site_fract_", "_atom_site_cartn_")):
+        return "coordinate"
+    if tag in _ISO_TAGS or _ANISO_RE.fullmatch(tag):
+        return "u"
+    if tag == "_atom_site_occupancy":
+        return "occupancy"
+    return "other"
+
+
+def _swap_numbers(text: str, rng: np.random.Generator) -> str:
+    doc = _Doc(_with_cell(text))
+    numbers: dict[str, list[_Tok]] = {}
+    for tag, value in doc.items.values():
+        if value is not None and _num(value.text) is not None:
+            numbers.setdefault(_category(tag.text.lower()), []).append(value)
+    for loop in doc.loops:
+        for row in loop.rows():
+            for name, tok in zip(loop.names, row, strict=False):
+                if _num(tok.text) is not None:
+                    numbers.setdefault(_category(name), []).append(tok)
+    everything = [t for toks in numbers.values() for t in toks]
+    pairs = [("length", "coordinate"), ("occupancy", "u"), ("angle", "coordinate"), ("length", "u")]
+    pairs = [p for p in pairs if any(numbers.get(p[0], [])) and any(numbers.get(p[1], []))]
+    used: set[tuple[int, int]] = set()
+    n_swaps = 1 + int(rng.random() < 0.3) + int(rng.random() < 0.1)
+    for k in range(n_swaps):
+        if k == 0 and pairs:
+            a_cat, b_cat = _choice(rng, pairs)
+            a_pool, b_pool = numbers[a_cat], numbers[b_cat]
+        else:
+            a_pool = b_pool = everything
+        for _ in range(20):
+            a, b = _choice(rng, a_pool), _choice(rng, b_pool)
+            keys = {(a.line, a.start), (b.line, b.start)}
+            if a.text != b.text and len(keys) == 2 and not keys & used:
+                doc.replace(a, b.text)
+                doc.replace(b, a.text)
+                used |= keys
+                break
+    return doc.render()
+
+
+def _set_cell(text: str, pick: Callable[[list[float]], dict[int, str]]) -> str:
+    doc = _Doc(_with_cell(text))
+    toks = _cell_tokens(doc)
+    values = []
+    for j, tok in enumerate(toks):
+        v = _num(tok.text)
+        values.append(float(_DEFAULT_CELL[j]) if v is None or not np.isfinite(v) else v)
+    for j, new in pick(values).items():
+        doc.replace(toks[j], new)
+    return doc.render()
+
+
+def _cell_nan(text: str, rng: np.random.Generator) -> str:
+    return _set_cell(text, lambda v: {j: _choice(rng, ("nan", "NaN", "NAN")) for j in _pick(rng, 6, 1, 2)})
+
+
+def _cell_inf(text: str, rng: np.random.Generator) -> str:
+    return _set_cell(text, lambda v: {j: _choice(rng, ("inf", "-inf", "1e400")) for j in _pick(rng, 6, 1, 2)})
+
+
+def _cell_huge(text: str, rng: np.random.Generator) -> str:
+    def pick(values: list[float]) -> dict[int, str]:
+        variant = rng.random()
+        if variant < 0.15:
+            return {0: "1000", 2: "22827"}
+        if variant < 0.3:
+            return {int(rng.integers(3)): "1e30"}
+        return {j: f"{rng.uniform(500.0, 25000.0):.4f}" for j in _pick(rng, 3, 1, 3)}
+
+    return _set_cell(text, pick)
+
+
+def _cell_negative(text: str, rng: np.random.Generator) -> str:
+    def pick(values: list[float]) -> dict[int, str]:
+        out = {}
+        for j in _pick(rng, 6, 1, 2):
+            variant = rng.random()
+            if variant < 0.5:
+                out[j] = f"{-abs(values[j]) or -1.0:.5f}"
+            elif variant < 0.8:
+                out[j] = _choice(rng, ("0", "0.0", "-0.0"))
+            else:
+                out[j] = _choice(rng, ("-1e-3", "-90", "-5.0"))
+        return out
+
+    return _set_cell(text, pick)
+
+
+def _cell_tiny(text: str, rng: np.random.Generator) -> str:
+    tiny = ("1e-300", "1e-12", "1e-4", "0.01", "0.3")
+    return _set_cell(text, lambda v: {j: _choice(rng, tiny) for j in _pick(rng, 3, 1, 3)})
+
+
+def _angle_absurd(text: str, rng: np.random.Generator) -> str:
+    def pick(values: list[float]) -> dict[int, str]:
+        if rng.random() < 0.5:
+            return {3 + int(rng.integers(3)): _choice(rng, ("0", "180", "200", "359", "360", "180.0"))}
+        triples = (("120", "120", "120"), ("10", "10", "170"), ("170", "170", "170"), ("60", "60", "150"))
+        triple = _choice(rng, triples)
+        order = rng.permutation(3)
+        return {3 + int(k): triple[i] for i, k in enumerate(order)}
+
+    return _set_cell(text, pick)
+
+
+def _u_edit(
+    text: str,
+    rng: np.random.Generator,
+    aniso_values: Callable[[dict[str, _Tok]], dict[str, str]],
+    iso_value: Callable[[_Tok], str],
+    max_rows: int = 3,
+) -> str:
+    doc = _Doc(_with_u(text))
+    rows, iso = _aniso_rows(doc), _iso_tokens(doc)
+    if rows and (not iso or rng.random() < 0.75):
+        for r in _pick(rng, len(rows), 1, max_rows):
+            for ij, new in aniso_values(rows[r]).items():
+                doc.replace(rows[r][ij], new)
+    else:
+        hi = max(1, len(iso) - 1)  # some but not all rows where there are several
+        for r in _pick(rng, len(iso), 1, min(hi, max_rows)):
+            doc.replace(iso[r], iso_value(iso[r]))
+    return doc.render()
+
+
+def _u_nan(text: str, rng: np.random.Generator) -> str:
+    bad = ("nan", "NaN", "inf", "-inf", "?")
+
+    def other(tok: _Tok) -> str:
+        return _choice(rng, [b for b in bad if b != tok.text])
+
+    def aniso(comps: dict[str, _Tok]) -> dict[str, str]:
+        keys = sorted(comps)
+        chosen = _pick(rng, len(keys), 1, max(1, len(keys) - 1))  # some but not all
+        return {keys[i]: other(comps[keys[i]]) for i in chosen}
+
+    return _u_edit(text, rng, aniso, other)
+
+
+def _huge_value(rng: np.random.Generator) -> str:
+    return "1e300" if rng.random() < 0.15 else f"{10 ** rng.uniform(2.0, 6.0):.6g}"
+
+
+def _u_huge(text: str, rng: np.random.Generator) -> str:
+    def aniso(comps: dict[str, _Tok]) -> dict[str, str]:
+        if rng.random() < 0.3:  # the whole tensor
+            return {k: _huge_value(rng) for k in sorted(comps)}
+        keys = [k for k in ("11", "22", "33") if k in comps] or sorted(comps)
+        return {keys[i]: _huge_value(rng) for i in _pick(rng, len(keys), 1, 3)}
+
+    return _u_edit(text, rng, aniso, lambda tok: _huge_value(rng), max_rows=2)
+
+
+def _negative(tok: _Tok, rng: np.random.Generator) -> str:
+    v = _num(tok.text)
+    if v is None or not np.isfinite(v) or abs(v) < 1e-6:
+        v = rng.uniform(0.005, 0.05)
+    return f"{-abs(v):.6f}"
+
+
+def _u_negative(text: str, rng: np.random.Generator) -> str:
+    def aniso(comps: dict[str, _Tok]) -> dict[str, str]:
+        keys = [k for k in ("11", "22", "33") if k in comps] or sorted(comps)
+        return {keys[i]: _negative(comps[keys[i]], rng) for i in _pick(rng, len(keys), 1, 3)}
+
+    return _u_edit(text, rng, aniso, lambda tok: _negative(tok, rng))
+
+
+def _replace_symops(text: str, rng: np.random.Generator, choices: Sequence[str]) -> str:
+    doc = _Doc(_with_symops(text))
+    toks = _symop_tokens(doc)
+    for i in _pick(rng, len(toks), 1, 3):
+        options = [c for c in choices if _quote_op(c) != toks[i].text] or list(choices)
+        doc.replace(toks[i], _quote_op(_choice(rng, options)))
+    return doc.render()
+
+
+def _quote_op(op: str) -> str:
+    return f"'{op}'"
+
+
+def _symop_garbage(text: str, rng: np.random.Generator) -> str:
+    return _replace_symops(text, rng, _GARBAGE_OPS)
+
+
+def _symop_singular(text: str, rng: np.random.Generator) -> str:
+    return _replace_symops(text, rng, _SINGULAR_OPS)
+
+
+def _garbage_bytes(text: str, rng: np.random.Generator) -> bytes:
+    data = _encode(text)
+    n = int(rng.integers(1, 65))
+    junk = rng.integers(0, 256, size=n, dtype=np.uint8)
+    junk[int(rng.integers(n))] = 0
+    junk[int(rng.integers(n))] = _choice(rng, (1, 2, 7, 8, 11, 12, 13, 26, 27, 127))
+    junk[int(rng.integers(n))] = 0
+    stretch = junk.tobytes()
+    if rng.random() < 0.5 and len(data) > n:  # overwrite
+        pos = int(rng.integers(len(data) - n + 1))
+        return data[:pos] + stretch + data[pos + n :]
+    pos = int(rng.integers(len(data) + 1))
+    return data[:pos] + stretch + data[pos:]
+
+
+def _non_utf8(text: str, rng: np.random.Generator) -> bytes:
+    byte = bytes([_choice(rng, _BAD_BYTES)])
+    doc = _Doc(text)
+    places: dict[str, list[tuple[int, int]]] = {}
+    for loop in doc.loops:
+        j = loop.col("_atom_site_label", "_atom_site_aniso_label")
+        if j is not None:
+            labels = [(t.line, t.start) for t in loop.column(j) if len(t.text) > 1]
+            places.setdefault("label", []).extend(labels)
+        places.setdefault("value", []).extend((t.line, t.start) for t in loop.values if len(t.text) > 1)
+    for _tag, value in doc.items.values():
+        if value is not None and len(value.text) > 1:
+            places.setdefault("value", []).append((value.line, value.start))
+    comments = [(i, line.index("#")) for i, line in enumerate(doc.lines) if line.lstrip().startswith("#")]
+    if comments:
+        places["comment"] = comments
+    places = {k: v for k, v in places.items() if v}
+    if not places:
+        pos = int(rng.integers(len(text) + 1))
+    else:
+        line, col = _choice(rng, places[_choice(rng, sorted(places))])
+        length = len(_TOKEN_RE.match(doc.lines[line], col).group())  # type: ignore[union-attr]
+        pos = doc.offset(line, col) + int(rng.integers(1, max(2, length)))
+    return _encode(text[:pos]) + byte + _encode(text[pos:])
+
+
+def _empty(text: str, rng: np.random.Generator) -> str:
+    name = _block_name(_Doc(text))
+    variants = (
+        "",
+        " \n\t\n   \n",
+        "\n\n",
+        "# an empty CIF\n# nothing but comments\n",
+        "#\\#CIF_2.0\n",
+        f"data_{name}\n",
+        "data_x",
+        "data_\n",
+        f"data_{name}\n_publ_section_title 'Only a title'\n",
+        f"# comment\ndata_{name}\n_chemical_name_common '{name}'\n",
+    )
+    return _choice(rng, [v for v in variants if v != text] or variants)
+
+
+def _atom_loops(doc: _Doc) -> tuple[_Loop | None, _Loop | None]:
+    sites = None
+    for loop in doc.loops:
+        has_tags = loop.col("_atom_site_label") is not None and loop.col("_atom_site_fract_x") is not None
+        if has_tags and loop.rows(full=True):
+            sites = loop
+            break
+    return sites, doc.loop_with("_atom_site_aniso_label")
+
+
+def _stacked_atoms(text: str, rng: np.random.Generator) -> str:
+    doc = _Doc(text)
+    sites, aniso = _atom_loops(doc)
+    if sites is None:
+        return _stacked_atoms(_with_atom_loop(text), rng)
+    j_label = sites.col("_atom_site_label")
+    coords = [sites.col(f"_atom_site_fract_{x}") for x in "xyz"]
+    rows = sites.rows(full=True)
+    taken = {r[j_label].bare for r in rows}  # type: ignore[index]
+    aniso_rows: dict[str, list[list[_Tok]]] = {}
+    if aniso is not None:
+        ja = aniso.col("_atom_site_aniso_label")
+        for r in aniso.rows(full=True):
+            aniso_rows.setdefault(r[ja].bare, []).append(r)  # type: ignore[index]
+
+    def fresh(base: str) -> str:
+        k = 1
+        while f"{base}s{k}" in taken:
+            k += 1
+        taken.add(f"{base}s{k}")
+        return f"{base}s{k}"
+
+    variant = rng.random()
+    if variant < 0.35:
+        plan = [(r, 1, False) for r in _pick(rng, len(rows), 1, 3)]
+    elif variant < 0.7:
+        plan = [(r, 1, True) for r in _pick(rng, len(rows), 1, 3)]
+    else:
+        plan = [(int(rng.integers(len(rows))), int(rng.integers(10, 51)), rng.random() < 0.5)]
+    new_sites, new_aniso = [], []
+    for r, copies, jitter in plan:
+        row = rows[r]
+        base = row[j_label].bare  # type: ignore[index]
+        for _ in range(copies):
+            label = fresh(base)
+            texts = [t.text for t in row]
+            texts[j_label] = _quote(label)  # type: ignore[index]
+            for j in coords:
+                v = _num(row[j].text) if j is not None else None
+                if v is not None and jitter:
+                    texts[j] = f"{v + rng.uniform(-1e-4, 1e-4):.10f}"  # type: ignore[index]
+            new_sites.append(" ".join(texts))
+            for arow in aniso_rows.get(base, [])[:1]:
+                atexts = [t.text for t in arow]
+                atexts[aniso.col("_atom_site_aniso_label")] = _quote(label)  # type: ignore[union-attr,index]
+                new_aniso.append(" ".join(atexts))
+    doc.insert_after(sites.last_line, new_sites)
+    if new_aniso and aniso is not None:
+        doc.insert_after(aniso.last_line, new_aniso)
+    return doc.render()
+
+
+def _unknown_element(text: str, rng: np.random.Generator) -> str:
+    doc = _Doc(text)
+    sites = doc.loop_with("_atom_site_type_symbol", "_atom_site_label")
+    if sites is None or not sites.rows(full=True):
+        return _unknown_element(_with_atom_loop(text), rng)
+    j_label, j_type = sites.col("_atom_site_label"), sites.col("_atom_site_type_symbol")
+    rows = sites.rows(full=True)
+    variants = [v for v, ok in (("type", j_type), ("label", j_label), ("both", j_type)) if ok is not None]
+    variant = _choice(rng, variants)
+    if variant == "both" and j_label is None:
+        variant = "type"
+    aniso = doc.loop_with("_atom_site_aniso_label")
+    chosen = _pick(rng, len(rows), 1, 3)
+    values = [_BAD_ELEMENTS[int(i)] for i in rng.permutation(len(_BAD_ELEMENTS))]
+    for r, bad in zip(chosen, values, strict=False):
+        row = rows[r]
+        if variant in ("type", "both"):
+            doc.replace(row[j_type], bad)  # type: ignore[index]
+        if variant in ("label", "both"):
+            old = row[j_label].bare  # type: ignore[index]
+            doc.replace(row[j_label], bad)  # type: ignore[index]
+            if aniso is not None:
+                ja = aniso.col("_atom_site_aniso_label")
+                for tok in aniso.column(ja):  # type: ignore[arg-type]
+                    if tok.bare == old:
+                        doc.replace(tok, bad)
+    return doc.render()
+
+
+def _bad_block_among_good(text: str, rng: np.random.Generator) -> str:
+    doc = _Doc(text)
+    if doc.headers:
+        first = doc.headers[0].line
+        nxt = [h.line for h in doc.headers[1:] if h.line > first]
+        stop = nxt[0] if nxt else len(doc.lines)
+        preamble, body = doc.lines[:first], doc.lines[first + 1 : stop]
+    else:
+        preamble, body = [], doc.lines
+    while body and not body[-1].strip():
+        body = body[:-1]
+    name = _block_name(doc)
+    n = int(rng.integers(2, 5))
+    bad = int(rng.integers(n))
+    kind = _choice(rng, _BLOCK_LOCAL_KINDS)
+    blocks = []
+    for j in range(n):
+        block = "\n".join([f"data_{name}" if j == 0 else f"data_{name}_{j + 1}", *body]) + "\n"
+        if j == bad:
+            for _ in range(8):
+                damaged = _MUTATORS[kind](block, rng)
+                if damaged != block:
+                    break
+            block = str(damaged).rstrip("\n") + "\n"
+        blocks.append(block)
+    head = "\n".join(preamble) + "\n" if preamble else ""
+    return head + "\n".join(blocks)
+
+
+_MUTATORS: dict[str, Callable[[str, np.random.Generator], str | bytes]] = {
+    "truncate": _truncate,
+    "drop_column": _drop_column,
+    "duplicate_column": _duplicate_column,
+    "swap_numbers": _swap_numbers,
+    "cell_nan": _cell_nan,
+    "cell_inf": _cell_inf,
+    "cell_huge": _cell_huge,
+    "cell_negative": _cell_negative,
+    "cell_tiny": _cell_tiny,
+    "angle_absurd": _angle_absurd,
+    "u_nan": _u_nan,
+    "u_huge": _u_huge,
+    "u_negative": _u_negative,
+    "symop_garbage": _symop_garbage,
+    "symop_singular": _symop_singular,
+    "garbage_bytes": _garbage_bytes,
+    "non_utf8": _non_utf8,
+    "empty": _empty,
+    "stacked_atoms": _stacked_atoms,
+    "unknown_element": _unknown_element,
+    "bad_block_among_good": _bad_block_among_good,
+}
+assert tuple(_MUTATORS) == KINDS
+
+
+# ---------------------------------------------------------------------------- public API
+def mutate(text: str, kind: str, rng: np.random.Generator) -> bytes:
+    """Apply one mutation of a kind to the text of a CIF.
+
+    Args:
+        text: The CIF text (one or more data blocks).
+        kind: One of :data:`KINDS`.
+        rng: The random stream; the result is a function of the text, the kind and
+            the state of ``rng``.
+
+    Returns:
+        The damaged file, UTF-8 encoded except where the kind inserts bytes. It
+        always differs from ``text.encode()``.
+
+    Raises:
+        ValueError: for an unknown kind.
+    """
+    if kind not in _MUTATORS:
+        raise ValueError(f"unknown mutation kind {kind!r}; choose from {', '.join(KINDS)}")
+    original = _encode(text)
+    for _ in range(8):
+        out = _MUTATORS[kind](text, rng)
+        data = out if isinstance(out, bytes) else _encode(out)
+        if data != original:
+            return data
+    # last resort (only for degenerate inputs): drop the last non-blank character
+    stripped = original.rstrip()
+    return stripped[:-1] if stripped else (b"" if original else b"data_\n")
+
+
+@dataclass(frozen=True)
+class FuzzCase:
+    """One damaged CIF of a corpus.
+
+    Attributes:
+        name: File name, ``{index:04d}_{kind}_{source}.cif``.
+        kind: The mutation kind (one of :data:`KINDS`).
+        source: Name of the good source it was made from.
+        data: The file's bytes.
+    """
+
+    name: str
+    kind: str
+    source: str
+    data: bytes
+
+
+def make_corpus(
+    sources: dict[str, str], n: int, seed: int = 0, kinds: Sequence[str] = KINDS
+) -> list[FuzzCase]:
+    """A reproducible corpus of damaged CIFs.
+
+    Case ``i`` has kind ``kinds[i % len(kinds)]``; the sources rotate so that every
+    kind meets every source over successive rounds. One
+    ``numpy.random.default_rng(seed)`` stream drives all cases, so the same
+    arguments give the same bytes.
+
+    Args:
+        sources: Short source name → good CIF text (names are used in file names).
+        n: Number of cases.
+        seed: Seed of the random stream.
+        kinds: Kinds to cycle through (default: all of :data:`KINDS`).
+
+    Returns:
+        The ``n`` cases in order.
+
+    Raises:
+        ValueError: for no sources, no kinds, an unknown kind or a negative ``n``.
+    """
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    if not sources:
+        raise ValueError("need at least one source")
+    kinds = tuple(kinds)
+    if not kinds:
+        raise ValueError("need at least one kind")
+    unknown = [k for k in kinds if k not in _MUTATORS]
+    if unknown:
+        raise ValueError(f"unknown mutation kinds {unknown}; choose from {', '.join(KINDS)}")
+    rng = np.random.default_rng(seed)
+    names = list(sources)
+    width = max(4, len(str(max(n - 1, 0))))
+    cases = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        source = names[(i + i // len(kinds)) % len(names)]
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", source) or "source"
+        data = mutate(sources[source], kind, rng)
+        cases.append(FuzzCase(name=f"{i:0{width}d}_{kind}_{safe}.cif", kind=kind, source=source, data=data))
+    return cases
+
+
+def write_corpus(cases: Iterable[FuzzCase], directory: str | Path) -> list[Path]:
+    """Write each case's bytes to ``directory/case.name`` (the folder is created).
+
+    Returns:
+        The paths written, in the order of ``cases``.
+    """
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for case in cases:
+        path = root / case.name
+        path.write_bytes(case.data)
+        paths.append(path)
+    return paths
+
+
+def counts_by_kind(cases: Iterable[FuzzCase]) -> dict[str, int]:
+    """Number of cases per kind (kinds in the order of :data:`KINDS`, then others)."""
+    counts: dict[str, int] = {}
+    for case in cases:
+        counts[case.kind] = counts.get(case.kind, 0) + 1
+    order = {k: i for i, k in enumerate(KINDS)}
+    return dict(sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order))))
