@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xtalkit.cli import options as opt
 from xtalkit.cli.common import Batch, Job
 from xtalkit.crystal import adp as conv
 from xtalkit.crystal.cif import read_crystal, to_cif_string
@@ -37,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pr.add_argument(
         "--example", nargs="?", const="urea", metavar="NAME", help="predict a shipped example (default urea)"
     )
-    pr.add_argument("-T", "--temperature", type=float, default=None, help="K (overrides the file's)")
+    pr.add_argument("-T", "--temperature", type=opt.kelvin, default=None, help="K (overrides the file's)")
     pr.add_argument("-o", "--out", default=None, help="output file (one input) or directory")
     pr.add_argument(
         "--model",
@@ -50,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     pr.add_argument("--hydrogens", choices=["keep", "riding"], default="keep")
     pr.add_argument(
-        "--average-rotations", type=int, default=0, metavar="K",
+        "--average-rotations", type=opt.nonnegative_int, default=0, metavar="K",
         help="average over K rotations (paper model only; harmonic-adp is exactly equivariant)",
     )  # fmt: skip
     pr.add_argument("--plot", action="store_true", help="also write an ORTEP-style PNG next to each output")
@@ -58,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--scale-to-input", action="store_true",
         help="keep predicted shapes, rescale to the file's own U_eq/U_iso level (e.g. isotropic refinement)",
     )  # fmt: skip
-    pr.set_defaults(func=run_predict)
+    pr.set_defaults(func=run_predict, check=_check_predict)
 
     ck = acts.add_parser(
         "check",
@@ -70,10 +71,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     ck.add_argument("files", nargs="+", metavar="REFINED.cif")
-    ck.add_argument("-T", "--temperature", type=float, default=None)
+    ck.add_argument("-T", "--temperature", type=opt.kelvin, default=None)
     ck.add_argument("--model", default=None)
     ck.add_argument("--no-model", action="store_true", help="only the model-free checks")
-    ck.add_argument("--hirshfeld-threshold", type=float, default=0.001, help="Å² (default %(default)s)")
+    ck.add_argument(
+        "--hirshfeld-threshold", type=opt.positive_float, default=0.001, help="Å² (default %(default)s)"
+    )
     ck.add_argument("--json", action="store_true")
     ck.set_defaults(func=run_check)
 
@@ -83,11 +86,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pl.add_argument(
         "--compare", default=None, metavar="OTHER.cif", help="overlay: IN green, OTHER red, IoU labels"
     )
-    pl.add_argument("--probability", type=float, default=0.5)
+    pl.add_argument("--probability", type=opt.probability, default=0.5)
     pl.add_argument("--no-hydrogens", action="store_true")
     pl.add_argument("--labels", choices=["auto", "labels", "none"], default="auto")
-    pl.add_argument("--view", nargs=2, type=float, default=(20.0, -60.0), metavar=("ELEV", "AZIM"))
-    pl.set_defaults(func=run_plot)
+    pl.add_argument("--view", nargs=2, type=opt.finite_float, default=(20.0, -60.0), metavar=("ELEV", "AZIM"))
+    pl.set_defaults(func=run_plot, check=lambda a: _check_figure(a.out))
 
     cp = acts.add_parser(
         "compute",
@@ -99,34 +102,63 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     cp.add_argument("file", metavar="IN.cif")
-    cp.add_argument("-T", "--temperatures", type=float, nargs="+", required=True)
+    cp.add_argument("-T", "--temperatures", type=opt.kelvin, nargs="+", required=True)
     cp.add_argument("--method", choices=["phonon"], default="phonon")
     cp.add_argument("-o", "--out", default=".", help="output directory")
     cp.add_argument("--no-relax", action="store_true", help="keep the file's positions")
     cp.add_argument(
-        "--supercell", type=int, nargs=3, default=None, help="diagonal supercell (default: edges ≥ 10 Å)"
+        "--supercell",
+        type=opt.positive_int,
+        nargs=3,
+        default=None,
+        help="diagonal supercell (default: edges ≥ 10 Å)",
     )
     cp.add_argument(
-        "--mesh", type=int, nargs=3, default=None, help="q-mesh (default: ⌈60 Å / a_i⌉, at least 4)"
+        "--mesh",
+        type=opt.positive_int,
+        nargs=3,
+        default=None,
+        help="q-mesh (default: ⌈60 Å / a_i⌉, at least 4)",
     )
-    cp.add_argument("--max-supercell-atoms", type=int, default=600)
-    cp.set_defaults(func=run_compute)
+    cp.add_argument("--max-supercell-atoms", type=opt.positive_int, default=600)
+    cp.set_defaults(func=run_compute, check=lambda a: opt.check_output(a.out, directory=True))
 
     ts = acts.add_parser(
         "temperature-scan",
         help="predicted mean ellipsoid volume against input temperature, fixed geometry",
     )
     ts.add_argument("file", metavar="IN.cif")
-    ts.add_argument("--from", dest="t_from", type=float, default=50.0)
-    ts.add_argument("--to", dest="t_to", type=float, default=400.0)
-    ts.add_argument("--step", type=float, default=25.0)
+    ts.add_argument("--from", dest="t_from", type=opt.kelvin, default=50.0)
+    ts.add_argument("--to", dest="t_to", type=opt.kelvin, default=400.0)
+    ts.add_argument("--step", type=opt.positive_float, default=25.0)
     ts.add_argument("-o", "--out", required=True, help="PNG file")
     ts.add_argument("--model", default=None)
     ts.add_argument("--json", action="store_true", help="also print the numbers as JSON")
-    ts.set_defaults(func=run_temperature_scan)
+    ts.set_defaults(func=run_temperature_scan, check=_check_scan)
 
 
 _SUFFIXES = (".cif", ".json", ".csv")
+_FIGURES = (".png", ".svg", ".pdf")
+
+
+def _check_predict(args: argparse.Namespace) -> None:
+    """Options of ``adp predict`` that depend on each other, and a writable ``-o``."""
+    suffix = Path(args.out).suffix.lower() if args.out else ""
+    if suffix in _SUFFIXES and suffix != f".{args.format}":
+        raise argparse.ArgumentTypeError(f"-o {args.out} does not match --format {args.format}")
+    opt.check_output(args.out, directory=None if suffix in _SUFFIXES else True)
+
+
+def _check_figure(out: str) -> None:
+    opt.check_suffix(out, _FIGURES, "a figure")
+    if not Path(out).suffix:
+        raise argparse.ArgumentTypeError(f"-o {out}: give the figure a suffix ({', '.join(_FIGURES)})")
+    opt.check_output(out, directory=False)
+
+
+def _check_scan(args: argparse.Namespace) -> None:
+    opt.check_range(args.t_from, args.t_to, "--from/--to")
+    _check_figure(args.out)
 
 
 def _predictor(name: str | None):

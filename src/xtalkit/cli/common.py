@@ -166,6 +166,9 @@ class Batch:
             self.report.add(str(exc) if exc.source else f"{where}: {exc.problem}")
         except XtalkitError as exc:
             self.report.add(f"{where}: {exc}")
+        except OSError as exc:  # an output that cannot be written, a full disk
+            name = f": {exc.filename}" if exc.filename else ""
+            self.report.add(f"{where}: {exc.strerror or exc}{name}")
         except Exception as exc:
             self._unexpected(where, exc)
 

@@ -22,6 +22,7 @@ import os
 import sys
 from pathlib import Path
 
+from xtalkit.cli import options as opt
 from xtalkit.csp.pipeline import CSPConfig
 from xtalkit.errors import XtalkitError
 
@@ -46,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--data", required=True, help="table file (e.g. mp.csv.gz)")
     tr.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     tr.add_argument("--preset", default="paper", choices=["paper", "medium", "cpu"])
-    tr.add_argument("--groups", type=int, default=None, help="distance groups N (default 10)")
+    tr.add_argument("--groups", type=opt.positive_int, default=None, help="distance groups N (default 10)")
     for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("seed", int), ("max-train", int)):
         tr.add_argument(f"--{name}", type=typ, default=None)
     tr.add_argument(
@@ -55,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _data_args(tr)
     tr.add_argument("--no-lattice", action="store_true", help="do not fit the lattice model")
     tr.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
-    tr.add_argument("--max-time", type=float, default=None, help="minutes of training at most")
+    tr.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=run_train)
 
@@ -68,8 +69,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     tl.add_argument("--data", required=True, help="table file (e.g. mp.csv.gz)")
     tl.add_argument("-o", "--out", required=True, help="output .npz")
-    tl.add_argument("--trees", type=int, default=100, help="trees per forest (default 100)")
-    tl.add_argument("--seed", type=int, default=0)
+    tl.add_argument("--trees", type=opt.positive_int, default=100, help="trees per forest (default 100)")
+    tl.add_argument("--seed", type=opt.nonnegative_int, default=0)
     _data_args(tl)
     tl.add_argument("--quiet", action="store_true")
     tl.set_defaults(func=run_train_lattice)
@@ -101,16 +102,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "alphacrystal-lattice)",
     )  # fmt: skip
     pr.add_argument("--method", default="alphacrystal", choices=["alphacrystal", "random"])
-    pr.add_argument("--top-k", type=int, default=10, help="structures written per formula (default 10)")
+    pr.add_argument(
+        "--top-k", type=opt.positive_int, default=10, help="structures written per formula (default 10)"
+    )
     pr.add_argument(
         "--candidates",
-        type=int,
+        type=opt.positive_int,
         default=d.n_candidates,
         help=f"candidates generated per formula (default {d.n_candidates})",
     )
     pr.add_argument(
         "--relax",
-        type=int,
+        type=opt.nonnegative_int,
         default=d.n_relax,
         metavar="N",
         help=f"distinct candidates relaxed after screening (default {d.n_relax}; 0: all, no screening)",
@@ -123,7 +126,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     pr.add_argument(
         "--pyxtal-share",
-        type=float,
+        type=opt.fraction,
         default=d.pyxtal_share,
         help=f"share of candidates drawn by pyxtal instead of the GA (default {d.pyxtal_share:g})",
     )
@@ -132,32 +135,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="take a reduced formula as the cell contents (do not try 2, 3, ... formula units)",
     )
-    pr.add_argument("--space-groups", type=int, default=5, help="predicted groups used (default 5)")
-    pr.add_argument("--space-group", type=int, action="append", default=None, metavar="G",
+    pr.add_argument(
+        "--space-groups", type=opt.positive_int, default=5, help="predicted groups used (default 5)"
+    )
+    pr.add_argument("--space-group", type=opt.space_group, action="append", default=None, metavar="G",
                     help="use this space group instead of predicted ones (repeatable)")  # fmt: skip
     pr.add_argument(
         "--relax-steps",
-        type=int,
+        type=opt.nonnegative_int,
         default=d.relax_steps,
         help=f"CHGNet steps per candidate (default {d.relax_steps})",
     )
-    pr.add_argument("--fmax", type=float, default=0.1, help="eV/Å force threshold (default 0.1)")
-    pr.add_argument("--population", type=int, default=48, help="GA population (default 48)")
-    pr.add_argument("--generations", type=int, default=60, help="GA generations (default 60)")
+    pr.add_argument("--fmax", type=opt.positive_float, default=0.1, help="eV/Å force threshold (default 0.1)")
+    pr.add_argument("--population", type=opt.positive_int, default=48, help="GA population (default 48)")
+    pr.add_argument("--generations", type=opt.positive_int, default=60, help="GA generations (default 60)")
     pr.add_argument(
-        "--group-seconds", type=float, default=120.0,
+        "--group-seconds", type=opt.nonnegative_float, default=120.0,
         help="time limit of candidate generation per space group, s (default 120; 0: none)",
     )  # fmt: skip
-    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--seed", type=opt.nonnegative_int, default=0)
     pr.add_argument("--require-balanced", action="store_true", help="refuse formulas without charge balance")
-    pr.add_argument("--workers", type=int, default=1, help="processes over formulas (default 1)")
+    pr.add_argument("--workers", type=opt.positive_int, default=1, help="processes over formulas (default 1)")
     pr.add_argument(
-        "--threads", type=int, default=None,
+        "--threads", type=opt.positive_int, default=None,
         help="torch threads per process (default: every core with one worker, 1 with several)",
     )  # fmt: skip
     pr.add_argument("--force", action="store_true", help="recompute formulas that have a summary")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr.set_defaults(func=run_predict)
+    pr.set_defaults(func=run_predict, check=lambda a: opt.check_output(a.out, directory=True))
 
     ev = acts.add_parser(
         "evaluate",
@@ -170,7 +175,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("pred_dir", metavar="PRED_DIR", help="a formula directory of `xtalkit csp predict`")
     ev.add_argument("true_cif", metavar="TRUE.cif")
-    ev.add_argument("--top", type=int, default=None, help="only the first N ranks")
+    ev.add_argument("--top", type=opt.positive_int, default=None, help="only the first N ranks")
     ev.add_argument("--no-energy", action="store_true", help="skip CHGNet energy distances")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=run_evaluate)
@@ -185,7 +190,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cache", default=None, help="dataset cache directory (default ~/.cache/xtalkit/...)")
     p.add_argument("--no-cache", action="store_true", help="build the dataset in memory only")
-    p.add_argument("--workers", type=int, default=1, help="processes analysing structures (default 1)")
+    p.add_argument(
+        "--workers", type=opt.positive_int, default=1, help="processes analysing structures (default 1)"
+    )
 
 
 def _progress(args: argparse.Namespace) -> bool:

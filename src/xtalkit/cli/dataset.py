@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from xtalkit.cli import options as opt
 from xtalkit.data.adp_filters import FILTER_ORDER, ADPFilterConfig
 
 
@@ -30,33 +31,48 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d = ADPFilterConfig()
     b.add_argument(
         "--max-r1",
-        type=float,
+        type=opt.positive_float,
         default=d.max_r1,
         help="exclude R1 at or above (default %(default)s)",
     )
     b.add_argument(
         "--max-eigenvalue-ratio",
-        type=float,
+        type=opt.positive_float,
         default=d.max_eigenvalue_ratio,
         help="exclude structures with an ellipsoid whose λmax/λmin is above this (default %(default)s)",
     )
-    b.add_argument("--max-volume", type=float, default=d.max_volume, help="Å³ (default %(default)s)")
-    b.add_argument("--max-vol-cov", type=float, default=d.max_vol_cov, help="(default %(default)s)")
-    b.add_argument("--min-vol-cov-hot", type=float, default=d.min_vol_cov_hot, help="(default %(default)s)")
-    b.add_argument("--hot-temperature", type=float, default=d.hot_temperature, help="K (default %(default)s)")
-    b.add_argument("--max-atoms", type=int, default=d.max_atoms, help="(default %(default)s)")
+    b.add_argument(
+        "--max-volume", type=opt.positive_float, default=d.max_volume, help="Å³ (default %(default)s)"
+    )
+    b.add_argument(
+        "--max-vol-cov", type=opt.positive_float, default=d.max_vol_cov, help="(default %(default)s)"
+    )
+    b.add_argument(
+        "--min-vol-cov-hot",
+        type=opt.nonnegative_float,
+        default=d.min_vol_cov_hot,
+        help="(default %(default)s)",
+    )
+    b.add_argument(
+        "--hot-temperature", type=opt.kelvin, default=d.hot_temperature, help="K (default %(default)s)"
+    )
+    b.add_argument("--max-atoms", type=opt.positive_int, default=d.max_atoms, help="(default %(default)s)")
     b.add_argument(
         "--assume-temperature",
-        type=float,
+        type=opt.kelvin,
         default=None,
         help="K given to structures without a temperature (flagged); AMCSD entries get 293 K unless set",
     )
     b.add_argument("--disable", nargs="*", default=[], choices=FILTER_ORDER, metavar="FILTER",
                    help=f"filters to skip: {', '.join(FILTER_ORDER)}")  # fmt: skip
-    b.add_argument("--split", nargs=3, type=float, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
-    b.add_argument("--seed", type=int, default=0, help="seed of the grouped split")
-    b.add_argument("--workers", type=int, default=1, help="processes (default %(default)s)")
-    b.add_argument("--chunk-size", type=int, default=200, help="inputs per shard (default %(default)s)")
+    b.add_argument(
+        "--split", nargs=3, type=opt.fraction, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST")
+    )
+    b.add_argument("--seed", type=opt.nonnegative_int, default=0, help="seed of the grouped split")
+    b.add_argument("--workers", type=opt.positive_int, default=1, help="processes (default %(default)s)")
+    b.add_argument(
+        "--chunk-size", type=opt.positive_int, default=200, help="inputs per shard (default %(default)s)"
+    )
     b.set_defaults(func=run_build)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from xtalkit.cli import options as opt
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``xtalkit evaluate``."""
@@ -20,10 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model file (model.pt) or shipped model name")
     p.add_argument("--data", action="append", required=True, help="dataset directory (repeatable)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--average-rotations", type=int, default=0, metavar="K")
-    p.add_argument("--rotation-check", type=int, default=0, metavar="R")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=opt.positive_int, default=8)
+    p.add_argument("--average-rotations", type=opt.nonnegative_int, default=0, metavar="K")
+    p.add_argument("--rotation-check", type=opt.nonnegative_int, default=0, metavar="R")
+    p.add_argument("--seed", type=opt.nonnegative_int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 

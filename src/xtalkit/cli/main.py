@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    check = getattr(args, "check", None)
+    if check is not None:
+        try:
+            check(args)
+        except argparse.ArgumentTypeError as exc:
+            name = " ".join(x for x in (args.command, getattr(args, "action", None)) if x)
+            print(f"xtalkit {name}: error: {exc}", file=sys.stderr)
+            return 2
     if not args.debug:
         warnings.filterwarnings("ignore")  # library chatter; real problems are reported by us
     try:

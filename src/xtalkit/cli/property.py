@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from xtalkit.cli import options as opt
 from xtalkit.cli.common import Batch, Job
 from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
@@ -35,13 +36,20 @@ def _add_data_args(p: argparse.ArgumentParser, *, target_required: bool) -> None
         choices=["auto", "fold", "column", "random", "matformer", "matbench", "all"],
         help="how a single table is split (default auto, see above)",
     )
-    p.add_argument("--split-seed", type=int, default=None, help="seed of random/matformer/matbench splits")
     p.add_argument(
-        "--fractions", type=float, nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"),
+        "--split-seed",
+        type=opt.nonnegative_int,
+        default=None,
+        help="seed of random/matformer/matbench splits",
+    )
+    p.add_argument(
+        "--fractions", type=opt.fraction, nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"),
         help="fractions of random (and matformer) splits (default 0.8 0.1 0.1)",
     )  # fmt: skip
     p.add_argument("--fold-column", default=None, help="fold column (default formula_fold)")
-    p.add_argument("--matbench-fold", type=int, default=0, help="Matbench test fold 0-4 (default 0)")
+    p.add_argument(
+        "--matbench-fold", type=opt.nonnegative_int, default=0, help="Matbench test fold 0-4 (default 0)"
+    )
     p.add_argument(
         "--cache", default=None, help="feature cache directory (default $XTALKIT_CACHE_DIR or ~/.cache)"
     )
@@ -104,11 +112,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="Site-Net: clamp outputs at 0 (auto: gaps)",
     )
-    tr.add_argument("--workers", type=int, default=0, help="processes featurizing structures (default 0)")
-    tr.add_argument("--devices", type=int, default=1)
+    tr.add_argument(
+        "--workers", type=opt.nonnegative_int, default=0, help="processes featurizing structures (default 0)"
+    )
+    tr.add_argument("--devices", type=opt.positive_int, default=1)
     tr.add_argument("--strategy", default="auto")
     tr.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
-    tr.add_argument("--max-time", type=float, default=None, help="minutes of training at most")
+    tr.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(func=run_train)
 
@@ -124,9 +134,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
     pr.add_argument("--model", required=True, help="model file (model.pt) or shipped model name")
     pr.add_argument("-o", "--out", required=True, help="output CSV")
-    pr.add_argument("--batch-size", type=int, default=64, help="structures per batch (CartNet)")
+    pr.add_argument("--batch-size", type=opt.positive_int, default=64, help="structures per batch (CartNet)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr.set_defaults(func=run_predict)
+    pr.set_defaults(func=run_predict, check=_check_predict)
 
     ev = acts.add_parser(
         "evaluate",
@@ -195,6 +205,11 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps(shown, indent=1))
         print(f"model: {Path(args.out) / 'model.pt'}", file=sys.stderr)
     return 0
+
+
+def _check_predict(args: argparse.Namespace) -> None:
+    opt.check_suffix(args.out, (".csv",), "the table of predictions")
+    opt.check_output(args.out, directory=False)
 
 
 def run_predict(args: argparse.Namespace) -> int:

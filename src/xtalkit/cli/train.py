@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from xtalkit.cli import options as opt
+
 
 def _flag(p: argparse.ArgumentParser, name: str, help: str) -> None:
     p.add_argument(f"--no-{name}", dest=name.replace("-", "_"), action="store_false", default=None, help=help)
@@ -49,12 +51,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _flag(c, "augment", "no SO(3) augmentation (ablation 6)")
     _flag(c, "rigid-body", "harmonic head without the rigid-body (TLS) part for molecules")
     _flag(c, "head-directions", "harmonic head without directions: spherical ellipsoids (a control)")
-    c.add_argument("--devices", type=int, default=1, help="processes or accelerators (default 1)")
+    c.add_argument(
+        "--devices", type=opt.positive_int, default=1, help="processes or accelerators (default 1)"
+    )
     c.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
     c.add_argument("--resume", action="store_true", help="continue the run in --out")
-    c.add_argument("--max-time", type=float, default=None, help="minutes of training at most")
+    c.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
     c.add_argument(
-        "--stop-after", type=int, default=None, metavar="N",
+        "--stop-after", type=opt.positive_int, default=None, metavar="N",
         help="stop after epoch N (the schedule still spans --epochs); continue later with --resume",
     )  # fmt: skip
     c.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -18,7 +18,8 @@ The kinds, in the order of :data:`KINDS`:
 3. ``duplicate_column`` — repeat a header tag of a loop, so that the rows have one
    value fewer than the headers, or repeat the tag and its value in every row.
 4. ``swap_numbers`` — swap numeric tokens between places: a cell length with a
-   coordinate, an occupancy with a U value, an angle with a coordinate, or any two.
+   coordinate or a U value, an occupancy with a U value, an angle with a coordinate,
+   or any two.
 5. ``cell_nan`` — one or two cell lengths or angles become ``nan``/``NaN``/``NAN``.
 6. ``cell_inf`` — one or two cell lengths or angles become ``inf``, ``-inf`` or
    ``1e400``.
@@ -381,16 +382,13 @@ def _with_cell(text: str) -> str:
     return doc.render()
 
 
-def _cell_tokens(doc: _Doc) -> list[_Tok]:
-    return [doc.items[t][1] for t in _CELL_TAGS]  # type: ignore[misc]
+def _cell_tokens(doc: _Doc) -> list[_Tok | None]:
+    return [doc.items.get(t, (None, None))[1] for t in _CELL_TAGS]
 
 
 def _with_atom_loop(text: str) -> str:
-    """The text with an ``_atom_site_`` loop holding fractional coordinates."""
+    """The text with a small ``_atom_site_`` loop (two atoms, fractional coordinates) appended."""
     doc = _Doc(text)
-    loop = doc.loop_with("_atom_site_fract_x")
-    if loop is not None and loop.col("_atom_site_label") is not None and loop.rows(full=True):
-        return text
     doc.append(
         [
             "",
@@ -495,13 +493,14 @@ def _truncate(text: str, rng: np.random.Generator) -> str:
     return text[: min(cut, limit - 1)]
 
 
-def _drop_column(text: str, rng: np.random.Generator) -> str:
+def _drop_column(text: str, rng: np.random.Generator, fallback: bool = True) -> str:
     doc = _Doc(text)
     loops = [lp for lp in doc.loops if lp.is_atom_loop()] or doc.loops
     if not loops:
         items = [it for it in doc.items.values()]
         if not items:
-            return _drop_column(_with_atom_loop(text), rng)
+            text = _with_atom_loop(text)
+            return _drop_column(text, rng, fallback=False) if fallback else text
         tag, value = _choice(rng, items)
         doc.delete(tag)
         if value is not None:
@@ -524,13 +523,14 @@ def _drop_column(text: str, rng: np.random.Generator) -> str:
     return doc.render()
 
 
-def _duplicate_column(text: str, rng: np.random.Generator) -> str:
+def _duplicate_column(text: str, rng: np.random.Generator, fallback: bool = True) -> str:
     doc = _Doc(text)
     loops = [lp for lp in doc.loops if lp.is_atom_loop() and lp.values] or doc.loops
     if not loops:
         items = [it for it in doc.items.values()]
         if not items:
-            return _duplicate_column(_with_atom_loop(text), rng)
+            text = _with_atom_loop(text)
+            return _duplicate_column(text, rng, fallback=False) if fallback else text
         tag, value = _choice(rng, items)
         new_value = "?" if value is None else value.text
         doc.insert_after(max(tag.line, value.line if value else tag.line), [f"{tag.text} {new_value}"])
@@ -597,10 +597,12 @@ def _set_cell(text: str, pick: Callable[[list[float]], dict[int, str]]) -> str:
     toks = _cell_tokens(doc)
     values = []
     for j, tok in enumerate(toks):
-        v = _num(tok.text)
+        v = _num(tok.text) if tok is not None else None
         values.append(float(_DEFAULT_CELL[j]) if v is None or not np.isfinite(v) else v)
     for j, new in pick(values).items():
-        doc.replace(toks[j], new)
+        tok = toks[j]
+        if tok is not None:
+            doc.replace(tok, new)
     return doc.render()
 
 
@@ -799,21 +801,26 @@ def _empty(text: str, rng: np.random.Generator) -> str:
     return _choice(rng, [v for v in variants if v != text] or variants)
 
 
-def _atom_loops(doc: _Doc) -> tuple[_Loop | None, _Loop | None]:
-    sites = None
+def _site_loop(doc: _Doc, need: Sequence[str] = (), any_of: Sequence[str] = ()) -> _Loop | None:
+    """The first loop with full rows, all tags of ``need`` and one of ``any_of``."""
     for loop in doc.loops:
-        has_tags = loop.col("_atom_site_label") is not None and loop.col("_atom_site_fract_x") is not None
-        if has_tags and loop.rows(full=True):
-            sites = loop
-            break
-    return sites, doc.loop_with("_atom_site_aniso_label")
+        has_tags = all(loop.col(n) is not None for n in need)
+        if has_tags and (not any_of or loop.col(*any_of) is not None) and loop.rows(full=True):
+            return loop
+    return None
 
 
 def _stacked_atoms(text: str, rng: np.random.Generator) -> str:
+    need = ("_atom_site_label", "_atom_site_fract_x")
     doc = _Doc(text)
-    sites, aniso = _atom_loops(doc)
+    sites = _site_loop(doc, need)
     if sites is None:
-        return _stacked_atoms(_with_atom_loop(text), rng)
+        text = _with_atom_loop(text)
+        doc = _Doc(text)
+        sites = _site_loop(doc, need)
+        if sites is None:  # the appended loop is hidden (e.g. in an open text field)
+            return text
+    aniso = doc.loop_with("_atom_site_aniso_label")
     j_label = sites.col("_atom_site_label")
     coords = [sites.col(f"_atom_site_fract_{x}") for x in "xyz"]
     rows = sites.rows(full=True)
@@ -862,10 +869,15 @@ def _stacked_atoms(text: str, rng: np.random.Generator) -> str:
 
 
 def _unknown_element(text: str, rng: np.random.Generator) -> str:
+    any_of = ("_atom_site_type_symbol", "_atom_site_label")
     doc = _Doc(text)
-    sites = doc.loop_with("_atom_site_type_symbol", "_atom_site_label")
-    if sites is None or not sites.rows(full=True):
-        return _unknown_element(_with_atom_loop(text), rng)
+    sites = _site_loop(doc, any_of=any_of)
+    if sites is None:
+        text = _with_atom_loop(text)
+        doc = _Doc(text)
+        sites = _site_loop(doc, any_of=any_of)
+        if sites is None:  # the appended loop is hidden (e.g. in an open text field)
+            return text
     j_label, j_type = sites.col("_atom_site_label"), sites.col("_atom_site_type_symbol")
     rows = sites.rows(full=True)
     variants = [v for v, ok in (("type", j_type), ("label", j_label), ("both", j_type)) if ok is not None]
