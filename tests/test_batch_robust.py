@@ -45,7 +45,7 @@ def _corpus(directory: Path, n_good: int, bad: dict[str, str | bytes]) -> list[s
     (directory / "good_cp1252.cif").write_bytes(
         urea.replace("data_urea", "data_cp1252\n_publ_section_title 'caf\xe9 \x93'").encode("latin-1")
     )
-    return stems + ["good_cp1252"]
+    return [*stems, "good_cp1252"]
 
 
 def _bad_files() -> dict[str, str | bytes]:
@@ -65,9 +65,8 @@ def _bad_files() -> dict[str, str | bytes]:
         "non_utf8_label.cif": urea.replace("C1 C", "C1\x93 C", 1).encode("latin-1"),
         "empty.cif": "",
         "garbage.cif": "\x00\x01 not a cif at all",
-        "stacked.cif": sym + sym[sym.index("loop_\n_atom_site_label") :].split("\n\n")[0].replace(
-            "loop_\n", "loop_\n", 1
-        ),
+        "stacked.cif": sym
+        + sym[sym.index("loop_\n_atom_site_label") :].split("\n\n")[0].replace("loop_\n", "loop_\n", 1),
         "unknown_element.cif": urea.replace(" C ", " Xx ", 1),
     }
 
@@ -113,14 +112,14 @@ def test_sigint_prints_what_was_finished(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        CLI + ["adp", "predict", str(d), "-o", str(out)],
+        [*CLI, "adp", "predict", str(d), "-o", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     first = proc.stdout.readline()  # the first output is written: the batch streams
     assert first.strip().endswith("_adp.cif")
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=300)
+    _stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr[-2000:]
     assert "interrupted:" in stderr and "files finished" in stderr
     n_written = int(stderr.split("files finished, ")[1].split(" outputs")[0])
@@ -133,7 +132,10 @@ def test_sigint_prints_what_was_finished(tmp_path):
     [
         (["adp", "plot", "x.cif", "-o", "f.png", "--probability", "1.5"], "strictly between 0 and 1"),
         (["adp", "temperature-scan", "x.cif", "-o", "s.png", "--step", "0"], "must be positive"),
-        (["adp", "temperature-scan", "x.cif", "-o", "s.png", "--from", "400", "--to", "50"], "is above the end"),
+        (
+            ["adp", "temperature-scan", "x.cif", "-o", "s.png", "--from", "400", "--to", "50"],
+            "is above the end",
+        ),
         (["adp", "predict", "x.cif", "--average-rotations", "-3"], "zero or positive"),
         (["adp", "predict", "x.cif", "-T", "nan"], "not a finite number"),
         (["adp", "predict", "x.cif", "-T", "-5"], "temperature must lie"),

@@ -314,8 +314,10 @@ class ADPPredictor:
         types = np.where(crystal.is_hydrogen, "", "Uani").astype("<U4")
         source = np.where(crystal.is_hydrogen, "", "predicted").astype(object)
         h_known = crystal.is_hydrogen & crystal.has_adp
-        if hydrogens == "keep" and h_known.any() and (
-            crystal.temperature is None or abs(T - crystal.temperature) > 0.5
+        if (
+            hydrogens == "keep"
+            and h_known.any()
+            and (crystal.temperature is None or abs(T - crystal.temperature) > 0.5)
         ):
             file_t = "an unknown temperature" if crystal.temperature is None else f"{crystal.temperature:g} K"
             warnings.append(
