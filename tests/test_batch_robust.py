@@ -181,3 +181,19 @@ def test_temperature_override_makes_hydrogens_ride(tmp_path):
     assert any("ride on their parents" in w and "123 K" in w for w in other.warnings)
     parents = other.crystal.U_eq[H]
     assert np.all((parents > 0) & (np.abs(parents - 0.05) > 1e-6))
+
+
+@pytest.mark.slow
+def test_thousand_files_five_percent_corrupt(tmp_path):
+    """Issue 13's acceptance run: 950 good outputs, the 50 bad files listed, exit status 1."""
+    bad = {f"{k}_{name}": text for k in range(5) for name, text in _bad_files().items()}
+    assert len(bad) == 50
+    d = tmp_path / "in"
+    good = _corpus(d, 949, bad)  # + the Windows-1252 file = 950 good
+    out = tmp_path / "out"
+    r = _run(["adp", "predict", str(d), "-o", str(out)], timeout=3600)
+    assert r.returncode == 1
+    assert len(list(out.glob("*_adp.cif"))) == len(good) == 950
+    failures = [ln for ln in r.stderr.splitlines() if ln.startswith("  ")]
+    assert len(failures) == 50 and "50 of 1000 inputs failed" in r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr

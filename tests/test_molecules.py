@@ -50,3 +50,23 @@ def test_extended_structures_are_periodic():
     # a chain: C atoms 1.5 Å apart along a 1.5 Å axis bond to their own images
     chain = molecules_of(np.array([6]), np.array([[0.0, 0.0, 0.0]]), np.diag([1.5, 10.0, 10.0]))
     assert chain.periodic.tolist() == [True]
+
+
+def test_is_molecular_separates_molecular_crystals_from_solids():
+    from xtalkit.crystal.cif import read_crystal
+    from xtalkit.examples import path as example_path
+    from xtalkit.geometry.molecules import is_molecular
+
+    assert is_molecular(read_crystal(example_path("urea")))
+    assert not is_molecular(read_crystal(example_path("rutile")))
+
+
+def test_property_model_of_solids_warns_on_a_molecular_crystal():
+    from xtalkit.crystal.cif import read_crystal
+    from xtalkit.examples import path as example_path
+    from xtalkit.property.predict import PropertyPredictor
+
+    p = PropertyPredictor("band-gap")
+    assert p.domain == "inorganic"
+    assert any("molecular crystal" in w for w in p.warnings(read_crystal(example_path("urea"))))
+    assert p.warnings(read_crystal(example_path("rutile"))) == []

@@ -140,3 +140,26 @@ def find_molecules(
     whole = frac + offset
     whole[periodic_arr[index]] = frac[periodic_arr[index]]
     return Molecules(index=index, periodic=periodic_arr, frac_whole=whole)
+
+
+def is_molecular(crystal) -> bool:
+    """Whether a crystal is a molecular (organic) crystal rather than an extended solid.
+
+    Molecular: every non-H atom belongs to a finite molecule (no bond path reaches a
+    periodic image) and some molecule contains carbon. Salts of complex ions, MOFs
+    and other extended frameworks are not molecular.
+
+    Args:
+        crystal: a :class:`~xtalkit.crystal.core.Crystal`.
+    """
+    from xtalkit.geometry.neighbors import radius_graph
+
+    numbers = np.asarray(crystal.numbers)
+    if not (numbers == 6).any():
+        return False
+    g = radius_graph(crystal, cutoff=5.0)
+    mol = find_molecules(numbers, crystal.frac, g.centers, g.neighbors, g.shifts, g.distances)
+    heavy = numbers != 1
+    if not mol.finite_atoms[heavy].all():
+        return False
+    return bool(np.isin(mol.index[numbers == 6], mol.index[heavy]).any())

@@ -170,17 +170,29 @@ class PropertyPredictor:
         self.batch_size = int(batch_size)
         self.max_sites = int(max_sites or config.get("max_sites") or DEFAULT_MAX_SITES)
         self.cache = cache or FeatureCache(None)
+        data = Path(str(self.metadata.get("data", ""))).name.lower()
+        #: "inorganic" for models trained on tables of inorganic solids (Materials Project, Matbench, WBM)
+        self.domain = self.metadata.get("domain") or (
+            "inorganic" if data.startswith(("mp", "matbench", "wbm")) else None
+        )
         counts = self.metadata.get("train_element_counts") or {}
         self.seen = {int(z) for z, n in counts.items() if n > 0}
 
     def warnings(self, crystal: Crystal) -> list[str]:
-        """One-line warnings for a structure (elements absent from the training data)."""
-        if not self.seen:
-            return []
-        unseen = sorted({int(z) for z in crystal.numbers} - self.seen)
-        if not unseen:
-            return []
-        return [f"elements not in the training data: {', '.join(symbol(z) for z in unseen)}"]
+        """One-line warnings: unseen elements; a molecular crystal given to a model of solids."""
+        out = []
+        unseen = sorted({int(z) for z in crystal.numbers} - self.seen) if self.seen else []
+        if unseen:
+            out.append(f"elements not in the training data: {', '.join(symbol(z) for z in unseen)}")
+        if self.domain == "inorganic":
+            from xtalkit.geometry.molecules import is_molecular
+
+            if is_molecular(crystal):
+                out.append(
+                    "a molecular crystal, but the model was trained on inorganic solids "
+                    f"({Path(str(self.metadata.get('data', ''))).name}): outside its domain"
+                )
+        return out
 
     def _dataset(self, structures: Sequence, progress: bool) -> tuple[FeatureDataset, list[str | None]]:
         results = self.cache.featurize(list(structures), self.featurizer, progress=progress, in_memory=True)
