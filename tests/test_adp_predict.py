@@ -70,7 +70,7 @@ def test_temperature_rules_and_warnings(model_file):
         p.predict(no_t)
     pred = p.predict(no_t, 500.0)
     assert pred.temperature == 500.0
-    assert any("Ti was not in the training data" in w for w in pred.warnings)
+    assert any("not in the training data (Ti: Ti1)" in w for w in pred.warnings)
     assert any("outside the training range" in w for w in pred.warnings)
     with pytest.raises(CrystalError, match="cell too large"):
         ADPPredictor(str(model_file), max_edges=100).predict(rutile)

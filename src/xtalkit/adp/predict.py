@@ -268,9 +268,9 @@ class ADPPredictor:
                 "trained on; disordered sites are less reliable"
             )
         unseen = sorted({symbol(z) for z in crystal.numbers if self.seen and z not in self.seen and z != 1})
-        for el in unseen:
-            labels = [str(lb) for lb, z in zip(crystal.labels, crystal.symbols, strict=True) if z == el]
-            warnings.append(f"element {el} was not in the training data (atoms {', '.join(labels[:8])})")
+        if unseen:
+            where = "; ".join(f"{el}: {_names(crystal, np.array(crystal.symbols) == el, 4)}" for el in unseen)
+            warnings.append(f"elements not in the training data ({where})")
         if self.t_range and not (self.t_range[0] <= T <= self.t_range[1]):
             warnings.append(
                 f"temperature {T:g} K is outside the training range {self.t_range[0]:g}-{self.t_range[1]:g} K"

@@ -27,11 +27,15 @@ import threading
 import numpy as np
 
 from xtalkit.crystal.core import Crystal
-from xtalkit.crystal.validate import check_cell
+from xtalkit.crystal.validate import CellLimits, check_cell
 from xtalkit.errors import CrystalError
 
 #: Default cutoff (Å): CartNet's radius graph (paper §4.1).
 DEFAULT_CUTOFF = 5.0
+#: What the pair search itself can handle (the reader's physical bounds are stricter): the
+#: number of periodic images visited grows as (cutoff / height)³, and cell lists allocate
+#: over the whole box.
+SEARCH_LIMITS = CellLimits(min_height=0.1, max_length=1000.0)
 #: From this many atoms on, vesin's cell list is faster than pymatgen's kernel.
 VESIN_MIN_ATOMS = 400
 
@@ -118,8 +122,8 @@ def radius_graph(
         The :class:`RadiusGraph`.
 
     Raises:
-        CrystalError: for a cell outside :class:`~xtalkit.crystal.validate.CellLimits`
-            (e.g. thinner than 0.5 Å) or non-finite coordinates.
+        CrystalError: for a cell outside :data:`SEARCH_LIMITS` (thinner than 0.1 Å, an
+            edge above 1,000 Å) or non-finite coordinates.
     """
     if isinstance(lattice_or_crystal, Crystal):
         lattice, frac = lattice_or_crystal.lattice, lattice_or_crystal.frac
@@ -134,7 +138,7 @@ def radius_graph(
     frac = np.asarray(frac, dtype=float).reshape(-1, 3)
     n = frac.shape[0]
     # never hand the search a cell it could crash or hang on (SIGFPE, unbounded cell lists)
-    check_cell(lattice)
+    check_cell(lattice, SEARCH_LIMITS)
     if not np.isfinite(frac).all():
         raise CrystalError("non-finite fractional coordinates")
     if n == 0:
