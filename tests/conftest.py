@@ -14,6 +14,16 @@ EXPERIMENTAL = SHARED / "data" / "adp" / "experimental"
 MATERIALS = SHARED / "data" / "materials"
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test computes on one thread: on a busy 2-core machine, two threads per process
+    oversubscribe the cores and training tests ran 10× slower (320 s instead of 34 s)."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+
+
 def shared_or_skip(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not found at {path} (set XTALKIT_SHARED)")

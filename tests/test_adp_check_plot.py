@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from xtalkit import read_crystal
 from xtalkit.adp.check import CheckThresholds, check_adps, format_report, hirshfeld, principal_log_ratios
@@ -135,4 +134,3 @@ def test_models_list(capsys):
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert "cartnet-adp" in out or "no models are shipped" in out
-    torch.set_num_threads(2)

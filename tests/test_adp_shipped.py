@@ -52,7 +52,6 @@ def test_shipped_harmonic_model_is_positive_definite_and_equivariant_on_all_data
     from xtalkit.data.graphs import collate, crystal_graph
     from xtalkit.geometry.rotations import random_rotations
 
-    torch.set_num_threads(2)
     model, _ = load_model(pretrained.path("harmonic-adp"))
     crystals = [c for c in _all_shared_structures() if len(c) <= 1000]
     assert len(crystals) > 200
