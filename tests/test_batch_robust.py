@@ -197,3 +197,23 @@ def test_thousand_files_five_percent_corrupt(tmp_path):
     failures = [ln for ln in r.stderr.splitlines() if ln.startswith("  ")]
     assert len(failures) == 50 and "50 of 1000 inputs failed" in r.stderr
     assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_check_and_property_batches_go_on_past_bad_files(tmp_path, capsys):
+    bad = _bad_files()
+    d = tmp_path / "in"
+    good = _corpus(d, 3, bad)
+    assert main(["adp", "check", "--no-model", "--json", str(d)]) == 1
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert len(doc["reports"]) == len(good) and len(doc["errors"]) == len(bad)
+    assert "internal error" not in captured.err
+    csv_out = tmp_path / "ef.csv"
+    assert (
+        main(["property", "predict", "--model", "formation-energy", str(d), "-o", str(csv_out), "--quiet"])
+        == 1
+    )
+    err = capsys.readouterr().err
+    rows = csv_out.read_text().strip().splitlines()
+    assert len(rows) == 1 + len(good)  # header + one row per good file
+    assert f"{len(bad)} of {len(good) + len(bad)} inputs failed" in err and "internal error" not in err

@@ -109,22 +109,10 @@ KINDS: tuple[str, ...] = (
 
 # Kinds used to damage the bad block of ``bad_block_among_good``: they keep the file
 # tokenizable, so the damage stays local to one block.
-_BLOCK_LOCAL_KINDS: tuple[str, ...] = (
-    "drop_column",
-    "swap_numbers",
-    "cell_nan",
-    "cell_inf",
-    "cell_huge",
-    "cell_negative",
-    "cell_tiny",
-    "angle_absurd",
-    "u_nan",
-    "u_huge",
-    "u_negative",
-    "symop_garbage",
-    "symop_singular",
-    "stacked_atoms",
-    "unknown_element",
+_BLOCK_LOCAL_KINDS: tuple[str, ...] = tuple(
+    k
+    for k in KINDS
+    if k not in ("truncate", "duplicate_column", "garbage_bytes", "non_utf8", "empty", "bad_block_among_good")
 )
 
 _CELL_TAGS = (
