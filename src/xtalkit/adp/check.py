@@ -40,7 +40,7 @@ import dataclasses
 import numpy as np
 
 from xtalkit.adp import metrics
-from xtalkit.adp.plot import bonds
+from xtalkit.adp.ortep import bonds
 from xtalkit.crystal.core import Crystal
 
 

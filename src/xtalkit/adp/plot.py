@@ -1,16 +1,20 @@
-"""ORTEP-style pictures of thermal ellipsoids (CartNet Figs. 2, 11, 17).
+"""ORTEP figures of thermal ellipsoids (matplotlib; PNG, SVG or PDF by the file suffix).
 
-An ellipsoid is the probability surface of the atom's Gaussian displacement:
-``xᵀ U⁻¹ x = c²`` with ``c² = χ²₃⁻¹(p)``, e.g. c = 1.5382 at the usual 50 %
-level. It is drawn with its three principal axes; H atoms are small spheres
-(or their isotropic ellipsoids when known). Bonds join atoms closer than the
-sum of their covalent radii plus 0.45 Å. Molecules are kept whole across the
-cell boundary by placing every bonded neighbour next to its partner;
-extended frameworks are drawn as the atoms of one cell. The unit cell is
-drawn as a box with the a, b and c axes in red, green and blue.
+What is drawn comes from :mod:`xtalkit.adp.ortep` (asymmetric unit grown to whole
+molecules or one coordination shell, principal axes, the view); this module paints
+it as ORTEP does, in an orthographic projection drawn back to front:
 
-Compare mode draws a reference (green) and a second set of tensors (red)
-on the same atoms, labelled with their IoU in %.
+* non-H atoms: the ellipsoid's outline at the chosen probability (50 % by default),
+  filled with the element colour, with the octant facing the viewer shaded and the
+  front halves of the three principal ellipses drawn;
+* H atoms: small spheres of fixed radius (0.12 Å);
+* atoms without a positive-definite tensor: small open circles (and named in the caption);
+* atom labels from the CIF (``labels``), an a/b/c axis triad, a 1 Å scale bar, a
+  caption with the model, temperature and probability, the unit cell on request.
+
+Compare mode (``compare=``) draws the reference and the compared tensors side by
+side in one view; in the compared panel, atoms that have both are coloured by
+their IoU (colour bar), and the worst are named in the caption.
 """
 
 from __future__ import annotations
@@ -21,63 +25,139 @@ from pathlib import Path
 
 import numpy as np
 
+from xtalkit.adp.ortep import (
+    bonds,
+    front_octant,
+    grow_scene,
+    principal_ellipse_points,
+    probability_scale,
+    projected_ellipse,
+    view_matrix,
+    whole_molecules,
+)
 from xtalkit.crystal.core import Crystal
 from xtalkit.elements import color as element_color
-from xtalkit.elements import covalent_radius
-from xtalkit.geometry.molecules import BOND_TOLERANCE, bonded_edges, find_molecules
 from xtalkit.io import atomic_write
 
+__all__ = ["bonds", "plot_ellipsoids", "probability_scale", "whole_molecules"]
 
-def probability_scale(p: float = 0.5) -> float:
-    """C such that a 3D Gaussian lies inside ``xᵀ U⁻¹ x ≤ c²`` with probability p (c = 1.5382 at 50 %)."""
-    from scipy.stats import chi2
-
-    if not 0 < p < 1:
-        raise ValueError("probability must be in (0, 1)")
-    return float(np.sqrt(chi2.ppf(p, 3)))
+#: Radius of H spheres, Å.
+H_RADIUS = 0.12
+FORMATS = (".png", ".svg", ".pdf")
 
 
-def _bond_graph(crystal: Crystal, tolerance: float):
-    from xtalkit.geometry.neighbors import radius_graph
-
-    cutoff = 2 * float(covalent_radius(crystal.numbers).max()) + tolerance
-    return radius_graph(crystal, cutoff=cutoff)
+def _positive_definite(U: np.ndarray) -> bool:
+    return bool(np.isfinite(U).all() and np.linalg.eigvalsh(U)[0] > 0)
 
 
-def bonds(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> list[tuple[int, int, np.ndarray]]:
-    """Bonded pairs ``(i, j, shift)`` with i < j or (i == j and shift > 0), d ≤ r_i + r_j + tolerance."""
-    g = _bond_graph(crystal, tolerance)
-    ok = bonded_edges(crystal.numbers, g.centers, g.neighbors, g.distances, tolerance)
-    out = []
-    for i, j, s in zip(g.centers[ok], g.neighbors[ok], g.shifts[ok], strict=True):
-        if i < j or (i == j and tuple(s) > (0, 0, 0)):
-            out.append((int(i), int(j), np.asarray(s)))
-    return out
+def _shade(rgb, factor: float) -> tuple[float, float, float]:
+    from matplotlib.colors import to_rgb
+
+    return tuple(float(x) * factor for x in to_rgb(rgb))
 
 
-def whole_molecules(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> np.ndarray:
-    """Cartesian positions (n, 3) with each finite molecule drawn whole.
+def _draw_panel(ax, crystal, scene, U, R, probability, *, colors, labels, hydrogens, lw=0.8):
+    """Paint one view of the scene on ``ax``: atoms and bonds back to front."""
+    from matplotlib.patches import Circle, Ellipse, Polygon
 
-    Extended frameworks (a bond path that reaches a periodic image) keep their
-    in-cell positions (:func:`xtalkit.geometry.molecules.find_molecules`).
-    """
-    g = _bond_graph(crystal, tolerance)
-    mols = find_molecules(
-        crystal.numbers, crystal.frac, g.centers, g.neighbors, g.shifts, g.distances, tolerance
-    )
-    return mols.frac_whole @ crystal.lattice
+    xy = scene.cart @ R.T  # screen x, y and depth (towards the viewer)
+    is_h = crystal.numbers[scene.index] == 1
+    show = np.ones(len(scene), bool) if hydrogens else ~is_h
+    items = [(xy[k, 2], "atom", k) for k in np.flatnonzero(show)]
+    # a bond sorts by its midpoint, just behind atoms at the same depth (planar molecules)
+    items += [
+        (0.5 * (xy[i, 2] + xy[j, 2]) - 1e-3, "bond", (i, j)) for i, j in scene.bonds if show[i] and show[j]
+    ]
+    items.sort(key=lambda t: t[0])
+    z = 2.0
+    for _, kind, what in items:
+        z += 1.0
+        if kind == "bond":
+            i, j = what
+            ax.plot(xy[[i, j], 0], xy[[i, j], 1], color="0.25", lw=2.2 * lw, solid_capstyle="round", zorder=z)
+            continue
+        k = what
+        atom = scene.index[k]
+        centre = xy[k, :2]
+        col = colors[k]
+        if is_h[k]:
+            ax.add_patch(Circle(centre, H_RADIUS, facecolor="0.9", edgecolor="k", lw=0.5 * lw, zorder=z))
+            continue
+        if not _positive_definite(U[atom]):
+            ax.add_patch(Circle(centre, 0.2, facecolor="white", edgecolor=col, lw=1.2 * lw, zorder=z))
+            continue
+        w, h, angle = projected_ellipse(U[atom], R, probability)
+        ax.add_patch(Ellipse(centre, w, h, angle=angle, facecolor=col, edgecolor="k", lw=lw, zorder=z))
+        for face in front_octant(U[atom], R, probability):
+            ax.add_patch(Polygon(face @ R[:2].T + centre, closed=True, facecolor=_shade(col, 0.55),
+                                 edgecolor="k", lw=0.4 * lw, zorder=z + 0.1))  # fmt: skip
+        for ring in principal_ellipse_points(U[atom], probability):
+            front = (ring @ R[2]) >= 0
+            pts = ring @ R[:2].T + centre
+            seg = np.where(front, pts.T, np.nan).T  # back halves hidden
+            ax.plot(seg[:, 0], seg[:, 1], color="k", lw=0.5 * lw, zorder=z + 0.2)
+    if labels != "none":  # each CIF label once: the asymmetric-unit atom, not its symmetry images
+        first = np.zeros(len(scene), bool)
+        first[np.unique(scene.index, return_index=True)[1]] = True
+        _, first_label = np.unique(crystal.labels[scene.index].astype(str), return_index=True)
+        first &= np.isin(np.arange(len(scene)), first_label)
+        for k in np.flatnonzero(show & first & (~is_h | (labels in ("all", "labels")))):
+            box = {"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6}
+            label = str(crystal.labels[scene.index[k]])
+            ax.text(xy[k, 0] + 0.22, xy[k, 1] + 0.22, label, fontsize=7, zorder=z + 10, bbox=box)
+    return xy
 
 
-def _ellipsoid_mesh(center, U, c, n=18):
-    u = np.linspace(0, 2 * np.pi, n)
-    v = np.linspace(0, np.pi, n // 2 + 1)
-    sphere = np.stack(
-        [np.outer(np.cos(u), np.sin(v)), np.outer(np.sin(u), np.sin(v)), np.outer(np.ones_like(u), np.cos(v))]
-    )
-    lam, vec = np.linalg.eigh(U)
-    A = vec * (c * np.sqrt(np.clip(lam, 0, None)))
-    pts = np.einsum("ij,jab->iab", A, sphere)
-    return pts + np.asarray(center)[:, None, None], A
+def _decorate(ax, xy, crystal, R, *, cell: bool):
+    """Equal axes, an a/b/c triad, a 1 Å scale bar and (optionally) the unit cell."""
+    L = crystal.lattice
+    pts = xy[:, :2]
+    if cell:
+        corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], float) @ L @ R.T
+        for a in range(8):
+            for b in range(a + 1, 8):
+                if bin(a ^ b).count("1") == 1:
+                    ax.plot(*corners[[a, b], :2].T, color="0.6", lw=0.7, zorder=1)
+        pts = np.vstack([pts, corners[:, :2]])
+    lo, hi = pts.min(axis=0) - 1.0, pts.max(axis=0) + 1.0
+    span = max(hi - lo)
+    ax.set_xlim(lo[0], lo[0] + max(hi[0] - lo[0], 0.6 * span))
+    ax.set_ylim(lo[1] - 0.12 * span, hi[1])
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    # triad: a, b, c as seen in this view, bottom left
+    origin = np.array([lo[0] + 0.06 * span, lo[1] - 0.06 * span])
+    for vec, name, col in zip(L, "abc", ("#c0392b", "#27ae60", "#2e6fd1"), strict=True):
+        u = R @ vec / np.linalg.norm(vec)
+        d = u[:2] * 0.08 * span
+        if np.linalg.norm(u[:2]) < 0.25:  # (nearly) along the line of sight: ⊙ or ⊗
+            mark = "⊙" if u[2] > 0 else "⊗"
+            ax.text(*(origin + np.array([0.03, -0.03]) * span), f"{mark} {name}", color=col, fontsize=8,
+                    ha="left", va="center", zorder=100)  # fmt: skip
+            continue
+        ax.annotate("", xy=origin + d, xytext=origin, zorder=100,
+                    arrowprops={"arrowstyle": "-|>", "color": col, "lw": 1.2})  # fmt: skip
+        ax.text(*(origin + 1.25 * d), name, color=col, fontsize=8, ha="center", va="center", zorder=100)
+    # 1 Å scale bar, bottom right
+    x1 = ax.get_xlim()[1] - 0.05 * span
+    y0 = lo[1] - 0.08 * span
+    ax.plot([x1 - 1.0, x1], [y0, y0], color="k", lw=1.5, zorder=100)
+    ax.text(x1 - 0.5, y0 + 0.02 * span, "1 Å", ha="center", va="bottom", fontsize=7, zorder=100)
+
+
+def _iou_colors(U_ref, U_cmp, atoms, numbers):
+    """IoU per scene atom (NaN where either tensor is missing or H) and the colours."""
+    import matplotlib
+
+    from xtalkit.adp.metrics import iou
+
+    cmap = matplotlib.colormaps["RdYlGn"]
+    values = np.full(len(atoms), np.nan)
+    for k, a in enumerate(atoms):
+        if numbers[a] != 1 and _positive_definite(U_ref[a]) and _positive_definite(U_cmp[a]):
+            values[k] = float(iou(U_ref[a], U_cmp[a])[0])
+    colors = [cmap((v - 0.4) / 0.6) if np.isfinite(v) else "0.85" for v in values]
+    return values, colors, cmap
 
 
 def plot_ellipsoids(
@@ -89,22 +169,28 @@ def plot_ellipsoids(
     hydrogens: bool = True,
     title: str | None = None,
     labels: str = "auto",
-    view: tuple[float, float] = (20.0, -60.0),
-    dpi: int = 150,
+    view: str = "best",
+    cell: bool = False,
+    subtitle: str | None = None,
+    highlight: np.ndarray | None = None,
+    dpi: int = 200,
 ) -> Path:
-    """Draw the crystal's ellipsoids and write a PNG (atomically).
+    """Draw an ORTEP figure of the crystal's ellipsoids and write it atomically.
 
     Args:
-        crystal: structure with ADPs (atoms without a finite tensor are drawn as small spheres).
-        path: output PNG.
-        compare: (n, 3, 3) second set of tensors (e.g. predictions) on the same atoms; drawn
-            red over the crystal's own (green), with per-atom IoU labels.
-        probability: probability level of the surfaces.
-        hydrogens: draw H atoms.
-        title: figure title.
-        labels: ``"auto"`` (IoU in compare mode, else none), ``"labels"`` (site labels) or ``"none"``.
-        view: matplotlib 3D elevation and azimuth, degrees.
-        dpi: resolution.
+        crystal: structure with ADPs (Cartesian ``U_cart``, Å²).
+        path: output file; ``.png``, ``.svg`` or ``.pdf``.
+        compare: (n, 3, 3) second set of tensors on the same atoms (e.g. a prediction):
+            drawn in a second panel, coloured by IoU with the crystal's own.
+        probability: enclosed probability of the ellipsoids (0.5: ORTEP's usual 50 %).
+        hydrogens: draw H atoms (small spheres).
+        title: first caption line (default: the formula).
+        labels: ``"auto"`` (labels of non-H atoms), ``"all"`` (H too) or ``"none"``.
+        view: ``"a"``, ``"b"``, ``"c"`` or ``"best"`` (least overlap; see :func:`view_matrix`).
+        cell: draw the unit cell.
+        subtitle: second caption line (e.g. model and temperature); the probability is appended.
+        highlight: (n,) atoms drawn in red (e.g. atoms flagged by ``adp check``).
+        dpi: resolution of PNG output.
 
     Returns:
         The path written.
@@ -114,78 +200,48 @@ def plot_ellipsoids(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from xtalkit.adp.metrics import iou
-
-    c = probability_scale(probability)
-    bond_list = bonds(crystal)
-    pos = whole_molecules(crystal)
-    show = np.ones(len(crystal), bool) if hydrogens else ~crystal.is_hydrogen
-    fig = plt.figure(figsize=(8, 8))
-    ax = fig.add_subplot(111, projection="3d")
-    ax.view_init(*view)
-
-    # unit cell and axes
-    L = crystal.lattice
-    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], float) @ L
-    for a in range(8):
-        for b in range(a + 1, 8):
-            if bin(a ^ b).count("1") == 1:
-                ax.plot(*corners[[a, b]].T, color="0.6", lw=0.8)
-    for vec, col in zip(L, ("red", "green", "blue"), strict=True):
-        ax.plot(*np.stack([np.zeros(3), vec]).T, color=col, lw=2.0)
-
-    # bonds between drawn atoms that are bonded as placed (no dangling half-bonds)
-    for i, j, s in bond_list:
-        if not (show[i] and show[j]):
-            continue
-        bond = (crystal.frac[j] + s - crystal.frac[i]) @ L
-        if np.linalg.norm(pos[i] + bond - pos[j]) < 1e-3:
-            ax.plot(*np.stack([pos[i], pos[j]]).T, color="0.35", lw=1.5)
-
-    sets = [(crystal.U_cart, None)]
+    path = Path(path)
+    fmt = path.suffix.lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: figure formats are {', '.join(FORMATS)}")
+    scene = grow_scene(crystal)
+    R = view_matrix(crystal.lattice, scene.cart[crystal.numbers[scene.index] != 1], view)
+    colors = [element_color(z) for z in crystal.numbers[scene.index]]
+    if highlight is not None:
+        colors = ["#e74c3c" if highlight[a] else "0.8" for a in scene.index]
+    npanels = 1 if compare is None else 2
+    fig, axes = plt.subplots(1, npanels, figsize=(6.5 * npanels, 6.5), squeeze=False)
+    axes = axes[0]
+    xy = _draw_panel(axes[0], crystal, scene, crystal.U_cart, R, probability, colors=colors, labels=labels,
+                     hydrogens=hydrogens)  # fmt: skip
+    _decorate(axes[0], xy, crystal, R, cell=cell)
+    caption = title or crystal.formula
+    second = (subtitle + ", " if subtitle else "") + f"{100 * probability:.0f} % probability ellipsoids"
     if compare is not None:
         compare = np.asarray(compare, float).reshape(len(crystal), 3, 3)
-        sets = [(crystal.U_cart, "#2ca02c"), (compare, "#d62728")]
-    for k in np.flatnonzero(show):
-        for U, override in sets:
-            if not np.isfinite(U[k]).all() or np.linalg.eigvalsh(U[k])[0] <= 0:
-                if override is None:
-                    ax.scatter(
-                        *pos[k], color=element_color(crystal.numbers[k]), s=15, edgecolors="k", linewidths=0.3
-                    )
-                continue
-            mesh, A = _ellipsoid_mesh(pos[k], U[k], c)
-            col = override or element_color(crystal.numbers[k])
-            alpha = 0.45 if override else 0.9
-            ax.plot_surface(*mesh, color=col, alpha=alpha, linewidth=0, shade=True)
-            if override is None:
-                for axis in A.T:
-                    ax.plot(*np.stack([pos[k] - axis, pos[k] + axis]).T, color="k", lw=0.6)
-        text = None
-        if labels == "labels":
-            text = str(crystal.labels[k])
-        elif (
-            compare is not None
-            and labels == "auto"
-            and np.isfinite(crystal.U_cart[k]).all()
-            and np.isfinite(compare[k]).all()
-        ):
-            text = f"{100 * iou(crystal.U_cart[k], compare[k])[0]:.0f}"
-        if text:
-            ax.text(*(pos[k] + 0.25), text, fontsize=6)
-
-    pts = np.concatenate([pos[show], corners])
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
-    ax.set_zlim(lo[2], hi[2])
-    ax.set_box_aspect(hi - lo)
-    ax.set_axis_off()
-    caption = title or f"{crystal.formula}, {100 * probability:.0f} % probability"
-    if compare is not None:
-        caption += "  (green: reference, red: compared; labels: IoU %)"
-    ax.set_title(caption, fontsize=9)
+        values, cmp_colors, cmap = _iou_colors(crystal.U_cart, compare, scene.index, crystal.numbers)
+        _draw_panel(axes[1], crystal, scene, compare, R, probability, colors=cmp_colors, labels=labels,
+                    hydrogens=hydrogens)  # fmt: skip
+        _decorate(axes[1], xy, crystal, R, cell=cell)
+        axes[0].set_title("reference", fontsize=9)
+        axes[1].set_title("compared (colour: IoU with the reference)", fontsize=9)
+        sm = matplotlib.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(40, 100))
+        fig.colorbar(sm, ax=axes[1], orientation="horizontal", fraction=0.04, pad=0.02, label="IoU (%)")
+        worst = sorted(
+            {
+                str(crystal.labels[a]): v for a, v in zip(scene.index, values, strict=True) if np.isfinite(v)
+            }.items(),
+            key=lambda t: t[1],
+        )[:3]
+        if worst:
+            second += "; lowest IoU: " + ", ".join(f"{lb} {100 * v:.0f} %" for lb, v in worst)
+    bad = [str(crystal.labels[a]) for a in dict.fromkeys(scene.index.tolist())
+           if crystal.numbers[a] != 1 and not _positive_definite(crystal.U_cart[a])]  # fmt: skip
+    if bad:
+        second += f"; no positive-definite tensor: {', '.join(bad[:6])}"
+    fig.suptitle(f"{caption}\n{second}", fontsize=10)
+    fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format=fmt[1:], dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return atomic_write(path, buf.getvalue())

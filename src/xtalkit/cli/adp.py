@@ -80,17 +80,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ck.add_argument("--json", action="store_true")
     ck.set_defaults(func=run_check)
 
-    pl = acts.add_parser("plot", help="ORTEP-style picture of the ellipsoids (50 %% probability)")
-    pl.add_argument("file", metavar="IN.cif")
-    pl.add_argument("-o", "--out", required=True, help="PNG file")
-    pl.add_argument(
-        "--compare", default=None, metavar="OTHER.cif", help="overlay: IN green, OTHER red, IoU labels"
+    pl = acts.add_parser(
+        "plot",
+        help="ORTEP figure of the ellipsoids (PNG/SVG/PDF) and an interactive 3D view (HTML)",
+        description=(
+            "ORTEP figure: the asymmetric unit grown to whole molecules (or one coordination shell of an "
+            "extended solid), ellipsoids at --probability with the front octant shaded and principal "
+            "ellipses, H as small spheres, CIF labels, an a/b/c triad and a 1 Å bar. --compare puts a "
+            "second file's tensors beside the first, coloured by IoU. --html writes a self-contained "
+            "page to rotate, zoom and hover the structure."
+        ),
     )
-    pl.add_argument("--probability", type=opt.probability, default=0.5)
+    pl.add_argument("file", metavar="IN.cif")
+    pl.add_argument("-o", "--out", default=None, help="figure file: .png, .svg or .pdf")
+    pl.add_argument("--html", default=None, metavar="FILE.html", help="interactive 3D view (works offline)")
+    pl.add_argument(
+        "--compare", default=None, metavar="OTHER.cif", help="OTHER's tensors beside IN's, coloured by IoU"
+    )
+    pl.add_argument("--probability", type=opt.probability, default=0.5, help="(default 0.5)")
     pl.add_argument("--no-hydrogens", action="store_true")
-    pl.add_argument("--labels", choices=["auto", "labels", "none"], default="auto")
-    pl.add_argument("--view", nargs=2, type=opt.finite_float, default=(20.0, -60.0), metavar=("ELEV", "AZIM"))
-    pl.set_defaults(func=run_plot, check=lambda a: _check_figure(a.out))
+    pl.add_argument("--labels", choices=["auto", "all", "none"], default="auto", help="auto: non-H atoms")
+    pl.add_argument("--view", choices=["a", "b", "c", "best"], default="best",
+                    help="look down a, b, c or the least-overlap direction (default best)")  # fmt: skip
+    pl.add_argument("--cell", action="store_true", help="draw the unit cell")
+    pl.set_defaults(func=run_plot, check=_check_plot)
 
     cp = acts.add_parser(
         "compute",
@@ -154,6 +167,16 @@ def _check_figure(out: str) -> None:
     if not Path(out).suffix:
         raise argparse.ArgumentTypeError(f"-o {out}: give the figure a suffix ({', '.join(_FIGURES)})")
     opt.check_output(out, directory=False)
+
+
+def _check_plot(args: argparse.Namespace) -> None:
+    if args.out is None and args.html is None:
+        raise argparse.ArgumentTypeError("give -o FIGURE and/or --html FILE.html")
+    if args.out is not None:
+        _check_figure(args.out)
+    if args.html is not None:
+        opt.check_suffix(args.html, (".html", ".htm"), "the interactive view")
+        opt.check_output(args.html, directory=False)
 
 
 def _check_scan(args: argparse.Namespace) -> None:
@@ -272,9 +295,7 @@ def _predict_one(job: Job, predictor, args: argparse.Namespace) -> None:
         from xtalkit.adp.plot import plot_ellipsoids
 
         png = out.with_suffix(".png")
-        plot_ellipsoids(
-            pred.crystal, png, title=f"{pred.crystal.formula}: predicted at {pred.temperature:g} K"
-        )
+        plot_ellipsoids(pred.crystal, png, subtitle=f"predicted by {pred.model} at {pred.temperature:g} K")
         print(f"{png}")
 
 
@@ -317,16 +338,24 @@ def run_plot(args: argparse.Namespace) -> int:
     if args.compare:
         other = read_crystal(args.compare)
         compare = match_tensors(crystal, other)
-    path = plot_ellipsoids(
-        crystal,
-        args.out,
-        compare=compare,
-        probability=args.probability,
-        hydrogens=not args.no_hydrogens,
-        labels=args.labels,
-        view=tuple(args.view),
-    )
-    print(path)
+    if args.out:
+        path = plot_ellipsoids(
+            crystal,
+            args.out,
+            compare=compare,
+            probability=args.probability,
+            hydrogens=not args.no_hydrogens,
+            labels=args.labels,
+            view=args.view,
+            cell=args.cell,
+            subtitle=None if crystal.temperature is None else f"{crystal.temperature:g} K",
+        )
+        print(path)
+    if args.html:
+        from xtalkit.adp.html_view import write_html
+
+        names = (Path(args.file).name, Path(args.compare).name if args.compare else None)
+        print(write_html(crystal, args.html, compare=compare, probability=args.probability, names=names))
     return 0
 
 
