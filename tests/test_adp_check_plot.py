@@ -5,7 +5,7 @@ import pytest
 
 from xtalkit import read_crystal
 from xtalkit.adp.check import CheckThresholds, check_adps, format_report, hirshfeld, principal_log_ratios
-from xtalkit.adp.plot import bonds, plot_ellipsoids, probability_scale, whole_molecules
+from xtalkit.adp.plot import bonds, probability_scale, whole_molecules
 from xtalkit.cli.main import main
 from xtalkit.crystal import adp
 from xtalkit.examples import path as example_path
@@ -83,15 +83,12 @@ def test_model_comparison_flags_the_stretched_atom_only():
     assert check_adps(file, rutile, thresholds=CheckThresholds(axis_log_tolerance=1.2)).flagged_atoms == []
 
 
-def test_plot_and_compare(tmp_path):
+def test_whole_molecules_keep_every_bond():
     urea = read_crystal(example_path("urea"))
     U = np.full((len(urea), 3, 3), np.nan)
     U[~urea.is_hydrogen] = np.diag([0.01, 0.015, 0.02])
     c = urea.with_adps(U)
-    p = plot_ellipsoids(c, tmp_path / "a.png")
-    assert p.stat().st_size > 20_000
-    p2 = plot_ellipsoids(c, tmp_path / "b.png", compare=c.U_cart * 1.2)
-    assert p2.stat().st_size > 20_000
+    # (what the figures draw is tested as geometry in test_ortep.py)
     # molecules are made whole: urea molecules are trees, so every bond is intact in the placed coordinates
     pos = whole_molecules(c)
     lens = [np.linalg.norm(pos[j] - pos[i]) for i, j, _ in bonds(c)]

@@ -6,13 +6,15 @@ this module computes, so what a figure shows is tested here as geometry, not pix
 * :func:`grow_scene`: the asymmetric unit grown to whole molecules (covalent
   connectivity, per-element radii: bonded when ``d ≤ r_i + r_j + 0.45 Å``); for
   extended structures (a bond path reaches a periodic image), the asymmetric
-  unit with one coordination shell. Several molecules of one asymmetric unit are
-  placed next to each other (lattice translations of their centroids).
+  unit, each site at the image closest to the sites already placed, with one
+  coordination shell (cation–anion bonds only when there are non-metals).
+  Several molecules of one asymmetric unit are placed next to each other
+  (lattice translations of their centroids).
 * :func:`ellipsoid_axes`: principal axes (eigenvectors of U) and radii
   ``c · sqrt(λ)`` with ``c² = χ²₃⁻¹(p)`` (c = 1.5382 at 50 %): the surface that
   holds the atom with probability p (ORTEP's convention).
 * :func:`view_matrix`: an orthographic view down a, b or c, or the "best" view,
-  down the smallest principal axis of the drawn atoms (least overlap).
+  the line of sight along which the drawn atoms overlap least (:func:`best_direction`).
 * :func:`projected_ellipse` and :func:`front_octant`: the ellipse outline on the
   screen (covariance ``(R U Rᵀ)₂ₓ₂``) and the octant facing the viewer, which
   ORTEP cuts away to show the principal ellipses.
@@ -137,8 +139,13 @@ def grow_scene(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> Scene:
     if nonmetal.any():  # cation–anion bonds only
         ok = ok & (nonmetal[g.centers] | nonmetal[g.neighbors])
     seen = {tuple(np.round(p, 3)) for p in cart}
+    images = np.array(list(np.ndindex(3, 3, 3))) - 1
     for r in ext:
         base = crystal.frac[r] @ L
+        if cart:  # the image of this site closest to what is placed: a compact asymmetric unit
+            cand = base + images @ L
+            placed = np.array(cart)
+            base = cand[np.argmin(np.linalg.norm(cand[:, None] - placed[None], axis=-1).min(axis=1))]
         for j, p in [(r, base)] + [(int(g.neighbors[e]), base + g.vectors[e]) for e in
                                    np.flatnonzero(ok & (g.centers == r))]:  # fmt: skip
             key = tuple(np.round(p, 3))
@@ -173,16 +180,20 @@ def view_matrix(lattice: np.ndarray, cart: np.ndarray, view: str = "best") -> np
     Args:
         lattice: (3, 3) lattice vectors as rows, Å.
         cart: (m, 3) positions of the drawn atoms (for ``"best"``).
-        view: ``"a"``, ``"b"``, ``"c"`` (looking down that axis) or ``"best"`` (down the
-            smallest principal axis of the positions, the largest spread left to right).
+        view: ``"a"``, ``"b"``, ``"c"`` (looking down that axis) or ``"best"`` (the line of
+            sight with the least overlap, :func:`best_direction`; the largest spread left to right).
     """
     L = np.asarray(lattice, float)
     if view == "best":
         pts = np.asarray(cart, float)
         if len(pts) < 3:
             return view_matrix(L, pts, "c")
-        _, v = np.linalg.eigh(np.cov((pts - pts.mean(axis=0)).T))
-        x, y = v[:, 2], v[:, 1]
+        toward = best_direction(pts)
+        centred = pts - pts.mean(axis=0)
+        flat = centred - np.outer(centred @ toward, toward)  # projected onto the screen
+        _, v = np.linalg.eigh(flat.T @ flat)
+        x = v[:, 2]  # the longest extent runs left to right
+        y = np.cross(toward, x)
     elif view in ("a", "b", "c"):
         k = "abc".index(view)
         toward = L[k] / np.linalg.norm(L[k])
@@ -194,6 +205,30 @@ def view_matrix(lattice: np.ndarray, cart: np.ndarray, view: str = "best") -> np
         raise ValueError(f"view must be a, b, c or best, not {view!r}")
     z = np.cross(x, y)
     return np.stack([x, y, z / np.linalg.norm(z)])
+
+
+def best_direction(cart: np.ndarray, n: int = 400, seed: int = 0) -> np.ndarray:
+    """Line of sight with the least overlap of the atoms at ``cart``: (3,) unit vector.
+
+    Candidates: ``n`` directions spread evenly over a hemisphere (Fibonacci lattice)
+    plus the smallest principal axis of the positions. Overlap of a direction: the sum
+    over atom pairs of ``exp(−(d⊥ / 1 Å)²)``, with d⊥ the pair's distance on the screen.
+    """
+    pts = np.asarray(cart, float)
+    if len(pts) > 400:  # a fixed sample is enough to rank views
+        pts = pts[np.random.default_rng(seed).choice(len(pts), 400, replace=False)]
+    k = np.arange(n) + 0.5
+    z = k / n  # hemisphere: a view and its reverse overlap the same
+    phi = np.pi * (1 + 5**0.5) * k
+    dirs = np.stack([np.sqrt(1 - z * z) * np.cos(phi), np.sqrt(1 - z * z) * np.sin(phi), z], 1)
+    _, v = np.linalg.eigh(np.cov((pts - pts.mean(axis=0)).T))
+    dirs = np.vstack([v[:, 0], dirs])
+    i, j = np.triu_indices(len(pts), 1)
+    d = pts[j] - pts[i]  # (p, 3)
+    along = d @ dirs.T  # (p, n + 1)
+    perp2 = (d * d).sum(axis=1)[:, None] - along**2
+    overlap = np.exp(-np.clip(perp2, 0, None)).sum(axis=0)
+    return dirs[int(np.argmin(overlap))]
 
 
 def projected_ellipse(U: np.ndarray, R: np.ndarray, probability: float = 0.5) -> tuple[float, float, float]:

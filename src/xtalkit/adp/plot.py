@@ -127,17 +127,22 @@ def _decorate(ax, xy, crystal, R, *, cell: bool):
     ax.set_axis_off()
     # triad: a, b, c as seen in this view, bottom left
     origin = np.array([lo[0] + 0.06 * span, lo[1] - 0.06 * span])
+    placed: list[np.ndarray] = []
     for vec, name, col in zip(L, "abc", ("#c0392b", "#27ae60", "#2e6fd1"), strict=True):
         u = R @ vec / np.linalg.norm(vec)
         d = u[:2] * 0.08 * span
         if np.linalg.norm(u[:2]) < 0.25:  # (nearly) along the line of sight: ⊙ or ⊗
-            mark = "⊙" if u[2] > 0 else "⊗"
+            mark = "•" if u[2] > 0 else "×"  # towards or away from the viewer
             ax.text(*(origin + np.array([0.03, -0.03]) * span), f"{mark} {name}", color=col, fontsize=8,
                     ha="left", va="center", zorder=100)  # fmt: skip
             continue
-        ax.annotate("", xy=origin + d, xytext=origin, zorder=100,
+        ax.annotate("", xy=origin + d, xytext=origin, zorder=100, annotation_clip=False,
                     arrowprops={"arrowstyle": "-|>", "color": col, "lw": 1.2})  # fmt: skip
-        ax.text(*(origin + 1.25 * d), name, color=col, fontsize=8, ha="center", va="center", zorder=100)
+        at = origin + 1.25 * d
+        while any(np.linalg.norm(at - q) < 0.035 * span for q in placed):  # axes seen on top of each other
+            at = at + np.array([0.0, -0.035 * span])
+        placed.append(at)
+        ax.text(*at, name, color=col, fontsize=8, ha="center", va="center", zorder=100, clip_on=False)
     # 1 Å scale bar, bottom right
     x1 = ax.get_xlim()[1] - 0.05 * span
     y0 = lo[1] - 0.08 * span
@@ -239,7 +244,7 @@ def plot_ellipsoids(
            if crystal.numbers[a] != 1 and not _positive_definite(crystal.U_cart[a])]  # fmt: skip
     if bad:
         second += f"; no positive-definite tensor: {', '.join(bad[:6])}"
-    fig.suptitle(f"{caption}\n{second}", fontsize=10)
+    fig.suptitle(f"{caption}\n{second}", fontsize=10, y=1.02)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt[1:], dpi=dpi, bbox_inches="tight")

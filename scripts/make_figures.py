@@ -1,0 +1,57 @@
+"""Regenerate the ORTEP figures shown in the README (docs/figures/).
+
+    python scripts/make_figures.py [--shared ../shared]
+
+Urea is the shipped example with the shipped model's prediction; the organometallic
+and the oxide are experimental structures of the shared test data, drawn as refined
+and beside the shipped model's prediction (compare mode, coloured by IoU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from xtalkit.adp.plot import plot_ellipsoids
+from xtalkit.adp.predict import ADPPredictor
+from xtalkit.crystal.cif import read_crystal
+from xtalkit.examples import path as example_path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: (figure name, file under shared/data/adp, view)
+SHARED = (
+    (
+        "ru_organometallic",
+        "experimental_more/BlueObelisk+jumbo6/"
+        "d7daa0a2b2d0__src_org_xmlcml_cml_tools_test_examples_cif_ci6110sup1__I__6a006a.cif",
+        "best",
+    ),
+    ("sr3liruo6_oxide", "experimental/Dans_Diffraction/Sr3LiRuO6__I__fb0d78.cif", "best"),
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", default=os.environ.get("XTALKIT_SHARED", str(ROOT.parent / "shared")))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "figures"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    predictor = ADPPredictor()
+    urea = predictor.predict(read_crystal(example_path("urea")))
+    print(
+        plot_ellipsoids(
+            urea.crystal, out / "urea_predicted.png", subtitle=f"predicted by {urea.model} at 123 K"
+        )
+    )
+    for name, rel, view in SHARED:
+        c = read_crystal(Path(args.shared) / "data" / "adp" / rel)
+        T = f"{c.temperature:g} K"
+        print(plot_ellipsoids(c, out / f"{name}.png", subtitle=f"experiment, {T}", view=view))
+        pred = predictor.predict(c)
+        print(plot_ellipsoids(c, out / f"{name}_compare.png", compare=pred.crystal.U_cart, view=view,
+                              subtitle=f"experiment (left) and {pred.model} (right), {T}"))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
