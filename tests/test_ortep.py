@@ -175,3 +175,39 @@ def test_html_view_renders_in_headless_chromium(tmp_path):
     )
     assert red.sum() > 200  # the O ellipsoids were rendered by WebGL (offline: no proxy reachable)
     assert grey.sum() > 200  # bonds and Ti
+
+
+def test_parity_values_by_hand(tmp_path):
+    from xtalkit.adp.analysis_plots import parity_values, plot_parity
+
+    U = np.array([np.diag([0.01, 0.02, 0.04]), np.diag([0.02, 0.02, 0.02])])
+    v = parity_values(U, 2 * U)
+    np.testing.assert_allclose(v["ueq_true"], [0.07 / 3, 0.02])
+    np.testing.assert_allclose(v["ueq_pred"] / v["ueq_true"], 2.0)
+    np.testing.assert_allclose(v["aniso_true"], [4.0, 1.0])
+    np.testing.assert_allclose(v["aniso_pred"], v["aniso_true"])  # scaling keeps the shape
+    npd = np.array([np.diag([-0.01, 0.02, 0.03])])
+    assert len(parity_values(npd, npd)["ueq_true"]) == 0  # not positive definite: left out
+    svg = plot_parity(U, 2 * U, tmp_path / "p.svg", title="test").read_text()
+    assert "median ratio 2.00" in svg
+
+
+def test_check_plot_marks_the_flagged_atom_and_its_images(tmp_path, capsys):
+    from xtalkit.adp.check import check_adps
+    from xtalkit.cli.main import main
+
+    text = example_path("rutile").read_text()
+    c = read_crystal(text, text=True)
+    U = c.U_cart.copy()
+    ti = c.labels == "Ti1"
+    U[ti] = U[ti] * np.array([1.0, 1.0, -1.0])  # Ti1 no longer positive definite
+    c = c.with_adps(U)
+    rep = check_adps(c, None)
+    mask = rep.flagged_mask(c)
+    assert (mask == ti).all() and mask.sum() == 2  # Ti1 and its symmetry image
+    path = tmp_path / "bad.cif"
+    from xtalkit.crystal.cif import write_cif
+
+    write_cif(c, path)
+    assert main(["adp", "check", "--no-model", str(path), "--plot", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "bad_check.png").read_bytes()[:4] == b"\x89PNG"

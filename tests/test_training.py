@@ -172,3 +172,14 @@ def test_baseline_on_dataset(small_dataset):
     train_set = ADPGraphDataset([ADPStore(small_dataset, "train")])
     z, T, U = scored_atoms(train_set)
     assert len(z) == len(T) == len(U) > 0 and (z != 1).all()
+
+
+def test_evaluate_takes_a_shipped_name_and_plots_parity(small_dataset, tmp_path, capsys):
+    from xtalkit.cli.main import main
+
+    fig = tmp_path / "parity.png"
+    argv = ["evaluate", "--model", "harmonic-adp", "--data", str(small_dataset), "--plot", str(fig), "--json"]
+    assert main(argv) == 0
+    res = json.loads(capsys.readouterr().out)[str(small_dataset)]
+    assert res["atoms"] > 0 and res["plot"] == str(fig)
+    assert fig.read_bytes()[:4] == b"\x89PNG"

@@ -97,6 +97,11 @@ class CheckReport:
         """Atoms with at least one flag."""
         return [a for a in self.atoms if a.flags]
 
+    def flagged_mask(self, crystal: Crystal) -> np.ndarray:
+        """(n,) True for every atom of ``crystal`` that is a flagged site or one of its symmetry images."""
+        sites = [crystal.asym_index[a.index] for a in self.flagged_atoms]
+        return np.isin(crystal.asym_index, sites)
+
     @property
     def flagged_bonds(self) -> list[BondCheck]:
         """Bonds failing the rigid-bond test."""

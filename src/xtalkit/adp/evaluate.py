@@ -62,6 +62,7 @@ def evaluate(
     average_rotations: int = 0,
     seed: int = 0,
     per_structure: bool = False,
+    return_tensors: bool = False,
 ) -> dict:
     """MAE (Å²), S12 (%), IoU (%) and relative volume error of a model on a graph dataset.
 
@@ -72,6 +73,8 @@ def evaluate(
         average_rotations: see :func:`predict_batch`.
         seed: seed of the rotations.
         per_structure: also return per-structure MAE and IoU.
+        return_tensors: also return ``"U_pred"`` and ``"U_true"``, (n, 3, 3) arrays of the
+            scored atoms, Å² (e.g. for :func:`xtalkit.adp.analysis_plots.plot_parity`).
 
     Returns:
         Dict of atom-weighted means and counts.
@@ -91,10 +94,14 @@ def evaluate(
         vecs.append(vec)
         done += len(p)
         ids += batch.ids
-    return score(
-        np.concatenate(preds), np.concatenate(trues), np.concatenate(owners), ids, per_structure,
+    U_pred, U_true = np.concatenate(preds), np.concatenate(trues)
+    res = score(
+        U_pred, U_true, np.concatenate(owners), ids, per_structure,
         temperatures=np.concatenate(temps), bonds=(np.concatenate(pairs), np.concatenate(vecs)),
     )  # fmt: skip
+    if return_tensors:
+        res.update(U_pred=U_pred, U_true=U_true)
+    return res
 
 
 def bonded_scored_pairs(batch: GraphBatch) -> tuple[np.ndarray, np.ndarray]:

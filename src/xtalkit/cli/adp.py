@@ -78,7 +78,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--hirshfeld-threshold", type=opt.positive_float, default=0.001, help="Å² (default %(default)s)"
     )
     ck.add_argument("--json", action="store_true")
-    ck.set_defaults(func=run_check)
+    ck.add_argument("--plot", default=None, metavar="DIR",
+                    help="write DIR/<file>_check.png: ORTEP figure, flagged atoms in red")  # fmt: skip
+    ck.set_defaults(func=run_check, check=lambda a: opt.check_output(a.plot, directory=True))
 
     pl = acts.add_parser(
         "plot",
@@ -323,10 +325,24 @@ def run_check(args: argparse.Namespace) -> int:
                     docs.append(rep.as_dict())
                 else:
                     print(format_report(rep))
+                if args.plot:
+                    _check_figure_of(job, crystal, rep, args.plot)
                 batch.wrote(job.path)
     if args.json:
         print(json.dumps({"reports": docs, "errors": batch.report.failures}, indent=1, allow_nan=False))
     return batch.finish()
+
+
+def _check_figure_of(job: Job, crystal, report, directory: str) -> None:
+    """ORTEP figure of a checked structure with its flagged atoms in red."""
+    from xtalkit.adp.plot import plot_ellipsoids
+
+    highlight = report.flagged_mask(crystal)
+    name = f"{job.path.stem}{'' if job.n_blocks == 1 else '_' + job.block}_check.png"
+    labels = ", ".join(a.label for a in report.flagged_atoms[:6]) or "none"
+    path = plot_ellipsoids(crystal, Path(directory) / name, highlight=highlight,
+                           subtitle=f"adp check: flagged in red ({labels})")  # fmt: skip
+    print(path, file=sys.stderr)
 
 
 def run_plot(args: argparse.Namespace) -> int:

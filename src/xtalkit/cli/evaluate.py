@@ -27,7 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rotation-check", type=opt.nonnegative_int, default=0, metavar="R")
     p.add_argument("--seed", type=opt.nonnegative_int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=run)
+    p.add_argument("--plot", default=None, metavar="FIG.png",
+                   help="parity plots of U_eq and anisotropy (one per --data)")  # fmt: skip
+    p.set_defaults(func=run, check=_check)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.plot:
+        opt.check_suffix(args.plot, (".png", ".svg", ".pdf"), "a figure")
+        opt.check_output(args.plot, directory=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from xtalkit.data.graphs import ADPGraphDataset
     from xtalkit.data.store import ADPStore
     from xtalkit.models.checkpoint import load_model
+    from xtalkit.pretrained import resolve
 
-    model, _ = load_model(args.model)
+    path, name = resolve(args.model)
+    model, _ = load_model(path)
     results = {}
     for d in args.data:
         ds = ADPGraphDataset([ADPStore(d, args.split)], cutoff=model.cutoff, hydrogens=model.hydrogens)
@@ -47,7 +57,18 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             average_rotations=args.average_rotations,
             seed=args.seed,
+            return_tensors=bool(args.plot),
         )
+        if args.plot:
+            from pathlib import Path
+
+            from xtalkit.adp.analysis_plots import plot_parity
+
+            fig = Path(args.plot)
+            if len(args.data) > 1:
+                fig = fig.with_name(f"{fig.stem}_{Path(d).name}{fig.suffix}")
+            title = f"{name} on {Path(d).name} [{args.split}]"
+            res["plot"] = str(plot_parity(res.pop("U_true"), res.pop("U_pred"), fig, title=title))
         if args.rotation_check:
             res["rotation_check"] = rotation_check(
                 model, ds, rotations=args.rotation_check, batch_size=args.batch_size, seed=args.seed,
