@@ -27,6 +27,7 @@ SHARED = (
         "d7daa0a2b2d0__src_org_xmlcml_cml_tools_test_examples_cif_ci6110sup1__I__6a006a.cif",
         "best",
     ),
+    ("cu_complex", "experimental_more/chemistry+crystallography.io/2222708__2222708__48366c.cif", "best"),
     ("sr3liruo6_oxide", "experimental/Dans_Diffraction/Sr3LiRuO6__I__fb0d78.cif", "best"),
 )
 
