@@ -44,6 +44,7 @@ def plot_parity(U_true: np.ndarray, U_pred: np.ndarray, path: str | os.PathLike,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     v = parity_values(np.asarray(U_true, float), np.asarray(U_pred, float))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.8))
@@ -57,6 +58,14 @@ def plot_parity(U_true: np.ndarray, U_pred: np.ndarray, path: str | os.PathLike,
         ax.set_yscale("log")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, not 2×10⁰; minor labels within a decade only
+            axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            minor = (
+                matplotlib.ticker.FormatStrFormatter("%g")
+                if hi / lo < 12
+                else matplotlib.ticker.NullFormatter()
+            )
+            axis.set_minor_formatter(minor)
         ax.set_aspect("equal")
         ax.set_xlabel(f"experimental {name}{unit}")
         ax.set_ylabel(f"predicted {name}{unit}")
