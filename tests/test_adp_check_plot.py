@@ -128,6 +128,12 @@ def test_temperature_scan_plot(tmp_path):
 
 
 def test_models_list(capsys):
+    from xtalkit.pretrained import DEFAULT_ADP_MODEL, names
+
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    assert "cartnet-adp" in out or "no models are shipped" in out
+    shipped = names()
+    assert {"harmonic-adp", "cartnet-adp", "band-gap", "formation-energy"} <= set(shipped)
+    for name in shipped:  # every shipped model is listed, one line each
+        assert sum(line.split()[0] == name for line in out.splitlines() if line.strip()) == 1, name
+    assert DEFAULT_ADP_MODEL == "harmonic-adp"

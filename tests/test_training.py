@@ -15,6 +15,7 @@ from xtalkit.data.adp_build import build
 from xtalkit.data.adp_filters import ADPFilterConfig, apply_temperature_policy, check
 from xtalkit.data.graphs import ADPGraphDataset
 from xtalkit.data.store import ADPStore
+from xtalkit.errors import XtalkitError
 from xtalkit.models.checkpoint import load_model
 from xtalkit.training.cartnet_adp import leaking_training_ids, make_config, train
 
@@ -104,9 +105,9 @@ def test_resume_continues_a_run(small_dataset, tmp_path):
     config = make_config("cpu", dim=16, num_layers=1, epochs=3)
     first = train(config, [small_dataset], run, progress=False, stop_after_epochs=1)  # an interrupted run
     assert first["epochs_run"] == 1
-    with pytest.raises(Exception, match="already there"):
+    with pytest.raises(XtalkitError, match="already there"):
         train(config, [small_dataset], run, progress=False)
-    with pytest.raises(Exception, match="changed: epochs"):
+    with pytest.raises(XtalkitError, match="changed: epochs"):
         train(
             make_config("cpu", dim=16, num_layers=1, epochs=5),
             [small_dataset],
@@ -130,11 +131,10 @@ def test_ddp_two_cpu_processes(small_dataset, tmp_path):
            "--batch-size", "2", "--devices", "2", "--strategy", "ddp", "--quiet"]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "distributed_backend=gloo" in r.stderr or "gloo" in r.stderr
-    assert "All distributed processes registered. Starting with 2 processes" in r.stderr
     summary = json.loads(r.stdout[r.stdout.index("{") :])
     assert summary["devices"] == 2 and summary["epochs_run"] == 2
-    load_model(tmp_path / "ddp" / "model.pt")
+    _, meta = load_model(tmp_path / "ddp" / "model.pt")
+    assert meta["devices"] == 2 and meta["strategy"] == "ddp"
 
 
 class _Oracle(torch.nn.Module):

@@ -7,7 +7,7 @@ random free coordinates, pyxtal's default atomic distance tolerances) in the
 :mod:`xtalkit.csp.pipeline` uses, with the same number of candidates per
 group; the relaxation (CHGNet, same steps and force threshold), ranking by
 energy per atom, top-K selection and output files are the pipeline's. Only the
-distance matrix is not used. Run it with :func:`predict_random` or
+distance matrix is not used. Run it with ``predict(..., method="random")`` or
 ``xtalkit csp predict --method random``.
 
 Draws. Candidate attempt ``j`` of group ``g`` uses
@@ -109,18 +109,3 @@ def random_structures(
         labels = tuple(f"{s.specie} {s.wp.multiplicity}{s.wp.letter}" for s in px.atom_sites)
         out.append((px.to_pymatgen(), labels))
     return out, attempt - first_attempt
-
-
-def predict_random(formulas, out_dir, *, lattice_model, config=None, **kwargs):
-    """The random baseline for some formulas: :func:`xtalkit.csp.pipeline.predict` with ``method="random"``.
-
-    Args:
-        formulas: cell formulas.
-        out_dir: output directory (one sub-directory per formula).
-        lattice_model: :class:`~xtalkit.csp.lattice.LatticeModel` or its file.
-        config: :class:`~xtalkit.csp.pipeline.CSPConfig` (same budget as the pipeline).
-        **kwargs: further arguments of :func:`~xtalkit.csp.pipeline.predict`.
-    """
-    from xtalkit.csp.pipeline import predict
-
-    return predict(formulas, out_dir, lattice_model=lattice_model, config=config, method="random", **kwargs)
