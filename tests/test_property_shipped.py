@@ -10,7 +10,7 @@ from xtalkit.property.predict import PropertyPredictor
 
 from conftest import MATERIALS, shared_or_skip
 
-PROPERTY_MODELS = [n for n in pretrained.names() if pretrained.REGISTRY[n][2] == "property"]
+PROPERTY_MODELS = [n for n in pretrained.names() if pretrained.REGISTRY[n].task == "property"]
 
 
 @pytest.mark.parametrize("name", PROPERTY_MODELS)

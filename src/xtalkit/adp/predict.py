@@ -45,8 +45,7 @@ from xtalkit.crystal.core import Crystal, Flag
 from xtalkit.data.graphs import collate, crystal_graph
 from xtalkit.elements import symbol
 from xtalkit.errors import CrystalError
-from xtalkit.models.checkpoint import load_model
-from xtalkit.pretrained import DEFAULT_ADP_MODEL, resolve
+from xtalkit.pretrained import DEFAULT_ADP_MODEL, load
 
 #: Largest graph (edges) predicted by default.
 MAX_EDGES = 1_500_000
@@ -209,8 +208,8 @@ class ADPPredictor:
     """
 
     def __init__(self, model: str = DEFAULT_ADP_MODEL, max_edges: int = MAX_EDGES):
-        path, self.name = resolve(model)
-        self.model, self.metadata = load_model(path)
+        loaded = load(model, task="adp")
+        self.model, self.metadata, self.name = loaded.model, loaded.metadata, loaded.name
         if not self.model.predicts_adps:
             raise CrystalError(f"{self.name}: not an ADP model (head {self.model.head_kind!r})")
         self.max_edges = max_edges

@@ -43,11 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from xtalkit.adp.evaluate import evaluate, rotation_check
     from xtalkit.data.graphs import ADPGraphDataset
     from xtalkit.data.store import ADPStore
-    from xtalkit.models.checkpoint import load_model
-    from xtalkit.pretrained import resolve
+    from xtalkit.pretrained import load
 
-    path, name = resolve(args.model)
-    model, _ = load_model(path)
+    loaded = load(args.model, task="adp")
+    model, name = loaded.model, loaded.name
     results = {}
     for d in args.data:
         ds = ADPGraphDataset([ADPStore(d, args.split)], cutoff=model.cutoff, hydrogens=model.hydrogens)

@@ -24,7 +24,8 @@ def run_list(args: argparse.Namespace) -> int:
         print("no models are shipped in this installation")
         return 0
     for name in names:
-        _file, _card, task, desc = pretrained.REGISTRY[name]
+        record = pretrained.REGISTRY[name]
+        task, desc = record.task, record.description
         size = pretrained.path(name).stat().st_size / 1e6
         print(f"{name:<22} {task:<10} {size:5.1f} MB  {desc}")
     return 0

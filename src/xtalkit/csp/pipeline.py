@@ -148,24 +148,22 @@ def check_formula(formula, config: CSPConfig | None = None) -> dict:
 def _load_distmat(model):
     if model is None or not isinstance(model, str | os.PathLike):
         return model, {}
-    from xtalkit.models.checkpoint import load_model
     from xtalkit.models.distmat import DistMatNet
+    from xtalkit.pretrained import load
 
-    path = Path(model)
-    if path.is_dir():
-        path = path / "model.pt"
-    net, meta = load_model(path)
-    if not isinstance(net, DistMatNet):
-        raise XtalkitError(f"{path}: a {type(net).__name__} model, not a distance-matrix network")
-    return net, {**meta, "file": str(path)}
+    loaded = load(model)
+    if not isinstance(loaded.model, DistMatNet):
+        kind = type(loaded.model).__name__
+        raise XtalkitError(f"{loaded.path}: a {kind} model, not a distance-matrix network")
+    return loaded.model, {**loaded.metadata, "file": str(loaded.path)}
 
 
 def _load_lattice(model):
     if model is None or not isinstance(model, str | os.PathLike):
         return model
-    from xtalkit.csp.lattice import LatticeModel
+    from xtalkit.pretrained import load
 
-    return LatticeModel.load(model)
+    return load(model, task="lattice").model
 
 
 def default_lattice_model_path(model_path) -> Path | None:

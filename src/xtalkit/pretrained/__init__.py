@@ -1,19 +1,61 @@
-"""Models shipped inside the package, each with a model card.
+"""Models shipped inside the package, each with a model card, and the one way to load any model.
 
-``REGISTRY`` maps a model name to its file and card in this directory.
-:func:`resolve` turns a name or a path into a model-file path.
+``REGISTRY`` maps a model name to a :class:`ShippedModel` record (file and card in
+this directory, task, description). :func:`load` turns a shipped name or a model
+file into a loaded model, checking its task; every predictor, the command line
+and the benchmarks load through it. :func:`resolve` gives the file only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from importlib import resources
 from pathlib import Path
 
 from xtalkit.errors import XtalkitError
 
-#: name -> (model file, model card, task, one-line description)
-REGISTRY: dict[str, tuple[str, str, str, str]] = {}
+
+@dataclasses.dataclass(frozen=True)
+class ShippedModel:
+    """A model shipped with xtalkit.
+
+    Attributes:
+        name: registry name (``xtalkit models list``).
+        file: model file in this package directory (``.pt``: torch, ``.npz``: lattice forests).
+        card: Markdown model card in this package directory.
+        task: ``"adp"``, ``"property"`` or ``"csp"``.
+        description: one line.
+    """
+
+    name: str
+    file: str
+    card: str
+    task: str
+    description: str
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """What :func:`load` returns.
+
+    Attributes:
+        model: the torch module (or :class:`~xtalkit.csp.lattice.LatticeModel` for ``.npz``).
+        metadata: the file's metadata (empty for lattice models).
+        name: the shipped name, or the path as given.
+        path: the file read.
+        task: the task recorded in the file (``"lattice"`` for ``.npz`` forests).
+    """
+
+    model: object
+    metadata: dict
+    name: str
+    path: Path
+    task: str
+
+
+#: name -> record
+REGISTRY: dict[str, ShippedModel] = {}
 
 DEFAULT_ADP_MODEL = "harmonic-adp"
 DEFAULT_CSP_MODEL = "alphacrystal-distmat"
@@ -66,7 +108,7 @@ def _register() -> None:
     }
     for name, entry in candidates.items():
         if root.joinpath(entry[0]).is_file():
-            REGISTRY[name] = entry
+            REGISTRY[name] = ShippedModel(name, *entry)
 
 
 _register()
@@ -82,13 +124,13 @@ def path(name: str) -> Path:
     if name not in REGISTRY:
         known = ", ".join(names()) or "none"
         raise XtalkitError(f"no shipped model named {name!r} (shipped: {known})")
-    return Path(str(resources.files("xtalkit.pretrained").joinpath(REGISTRY[name][0])))
+    return Path(str(resources.files("xtalkit.pretrained").joinpath(REGISTRY[name].file)))
 
 
 def card(name: str) -> str:
     """Model card (Markdown) of a shipped model."""
     path(name)
-    return resources.files("xtalkit.pretrained").joinpath(REGISTRY[name][1]).read_text("utf-8")
+    return resources.files("xtalkit.pretrained").joinpath(REGISTRY[name].card).read_text("utf-8")
 
 
 def resolve(name_or_path: str | os.PathLike) -> tuple[Path, str]:
@@ -100,3 +142,33 @@ def resolve(name_or_path: str | os.PathLike) -> tuple[Path, str]:
     if p.is_file():
         return p, str(p)
     raise XtalkitError(f"{text}: neither a shipped model ({', '.join(names()) or 'none'}) nor a model file")
+
+
+def load(name_or_path: str | os.PathLike, task: str | None = None) -> LoadedModel:
+    """Load a shipped model by name, or a model file (a run directory means its ``model.pt``).
+
+    Args:
+        name_or_path: shipped name or path.
+        task: the task the caller needs, as recorded in model files: ``"adp"``, ``"property"``,
+            ``"distmat"`` (AlphaCrystal-II distance matrix) or ``"lattice"`` (``.npz`` forests).
+
+    Raises:
+        XtalkitError: unknown name, unreadable file, or a model of another task.
+    """
+    text = str(name_or_path)
+    p = Path(text)
+    if text not in REGISTRY and p.is_dir() and (p / "model.pt").is_file():
+        name_or_path = p / "model.pt"
+    file, name = resolve(name_or_path)
+    if file.suffix == ".npz":
+        from xtalkit.csp.lattice import LatticeModel
+
+        model, metadata, kind = LatticeModel.load(file), {}, "lattice"
+    else:
+        from xtalkit.models.checkpoint import load_model
+
+        model, metadata = load_model(file)
+        kind = str(metadata.get("task") or (REGISTRY[text].task if text in REGISTRY else ""))
+    if task is not None and kind != task:
+        raise XtalkitError(f"{name}: a {kind or 'unknown'} model, not a {task} model")
+    return LoadedModel(model, metadata, name, file, kind)

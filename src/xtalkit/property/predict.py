@@ -147,14 +147,10 @@ class PropertyPredictor:
         max_sites: int | None = None,
         cache: FeatureCache | None = None,
     ):
-        from xtalkit.models.checkpoint import load_model
-        from xtalkit.pretrained import resolve
+        from xtalkit.pretrained import load
 
-        path, self.name = resolve(model)
-        self.model, self.metadata = load_model(path)
-        task = self.metadata.get("task")
-        if task != "property":
-            raise XtalkitError(f"{self.name}: not a property model (task {task!r})")
+        loaded = load(model, task="property")
+        self.model, self.metadata, self.name = loaded.model, loaded.metadata, loaded.name
         params = self.metadata.get("featurizer")
         if params:
             self.featurizer = featurizer_from_params(params)

@@ -1,0 +1,42 @@
+"""One loader for every model: shipped names, files and run directories, with a task check."""
+
+from __future__ import annotations
+
+import pytest
+
+from xtalkit import pretrained
+from xtalkit.errors import XtalkitError
+
+
+def test_every_shipped_model_loads_through_one_loader():
+    expected = {"harmonic-adp": "adp", "cartnet-adp": "adp", "band-gap": "property",
+                "formation-energy": "property", "alphacrystal-distmat": "distmat",
+                "alphacrystal-lattice": "lattice"}  # fmt: skip
+    assert set(expected) <= set(pretrained.names())
+    for name in pretrained.names():
+        loaded = pretrained.load(name, task=expected[name])
+        assert loaded.name == name and loaded.path == pretrained.path(name)
+        assert pretrained.REGISTRY[name].name == name and pretrained.REGISTRY[name].description
+
+
+def test_files_and_run_directories_load_and_tasks_are_checked(tmp_path):
+    src = pretrained.path("band-gap")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_bytes(src.read_bytes())
+    for ref in (src, str(src), run):
+        assert pretrained.load(ref, task="property").task == "property"
+    with pytest.raises(XtalkitError, match="a property model, not a adp model"):
+        pretrained.load("band-gap", task="adp")
+    with pytest.raises(XtalkitError, match="neither a shipped model"):
+        pretrained.load("no-such-model")
+
+
+def test_predictors_refuse_a_model_of_another_task():
+    from xtalkit.adp.predict import ADPPredictor
+    from xtalkit.property.predict import PropertyPredictor
+
+    with pytest.raises(XtalkitError, match="not a adp model"):
+        ADPPredictor("formation-energy")
+    with pytest.raises(XtalkitError, match="not a property model"):
+        PropertyPredictor("harmonic-adp")
