@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +38,8 @@ from xtalkit.geometry.rotations import random_rotations
 from xtalkit.io import atomic_write
 from xtalkit.models.cartnet import CartNet
 from xtalkit.models.checkpoint import save_model
+from xtalkit.training import engine
 from xtalkit.training.adp_losses import LOSSES, adp_loss
-from xtalkit.training.runs import checkpoint_callbacks, merge_metrics, read_metrics
 
 
 @dataclasses.dataclass
@@ -249,24 +247,6 @@ def _lightning_module_class():
     return ADPModule
 
 
-def _stop_after_callback_class():
-    import lightning as L
-
-    class StopAfter(L.Callback):
-        def __init__(self, epochs: int):
-            self.epochs = epochs
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            if trainer.current_epoch + 1 >= self.epochs:
-                trainer.should_stop = True
-
-    return StopAfter
-
-
-def _stop_after(epochs: int):
-    return _stop_after_callback_class()(epochs)
-
-
 def train(
     config: CartNetADPConfig,
     data_dirs: list[str | os.PathLike],
@@ -301,27 +281,12 @@ def train(
     Returns:
         Summary dict (also stored in ``model.pt``'s metadata).
     """
-    import lightning as L
-    from lightning.pytorch.loggers import CSVLogger
-
     out = Path(out_dir)
     data_dirs = [Path(d) for d in data_dirs]
-    last = out / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
-        raise XtalkitError(f"{out}: nothing to resume (no checkpoints/last.ckpt)")
-    if not resume and last.is_file():
-        raise XtalkitError(f"{out}: a run is already there; pass --resume or choose another directory")
-    if resume and (out / "config.json").is_file():
-        saved = json.loads((out / "config.json").read_text())["config"]
-        changed = sorted(k for k, v in saved.items() if k != "num_workers" and config.as_dict().get(k) != v)
-        if changed:
-            raise XtalkitError(
-                f"{out}: resume with the run's own settings (changed: {', '.join(changed)}; "
-                "the OneCycle schedule fixes the epochs)"
-            )
-    old_metrics = read_metrics(out / "metrics.csv") if resume else []
+    old_metrics = engine.open_run(out, resume=resume, config=config.as_dict(),
+                                  note=" (the OneCycle schedule fixes the epochs)")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    engine.seed(config.seed)
 
     leaks = leaking_training_ids(data_dirs)
     train_set = ADPGraphDataset(
@@ -364,37 +329,18 @@ def train(
     )
 
     module = _lightning_module_class()(config.as_dict(), t_mean, t_std)
-    ckpt, latest = checkpoint_callbacks(out / "checkpoints", monitor=config.monitor)
-    trainer = L.Trainer(
-        accelerator="cpu" if not torch.cuda.is_available() else "auto",
-        devices=devices,
-        strategy=strategy,
-        max_epochs=config.epochs,
-        accumulate_grad_batches=config.accumulate,
-        callbacks=[ckpt, latest] + ([_stop_after(stop_after_epochs)] if stop_after_epochs else []),
-        logger=CSVLogger(out, name="", version=""),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-        sync_batchnorm=devices > 1 and torch.cuda.is_available(),  # SyncBatchNorm needs CUDA
-        max_time={"minutes": max_time_minutes} if max_time_minutes else None,
-        default_root_dir=out,
-    )
     atomic_write(
         out / "config.json",
         json.dumps({"config": config.as_dict(), "data": [str(d) for d in data_dirs]}, indent=1),
     )
-    t0 = time.time()
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
-    seconds = time.time() - t0
-    if trainer.global_rank != 0:
+    run = engine.fit(
+        module, train_loader, val_loader, out, monitor=config.monitor, epochs=config.epochs, resume=resume,
+        old_metrics=old_metrics, devices=devices, strategy=strategy, accumulate=config.accumulate,
+        max_time_minutes=max_time_minutes, stop_after_epochs=stop_after_epochs, progress=progress,
+        sync_batchnorm=devices > 1,
+    )  # fmt: skip
+    if not run.rank_zero:
         return {}
-    if old_metrics:
-        merge_metrics(out / "metrics.csv", old_metrics)
-    best_path = ckpt.best_model_path or str(last)
-    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
-    best = ckpt.best_model_score
     summary = {
         "config": config.as_dict(),
         "data": [str(d) for d in data_dirs],
@@ -405,12 +351,12 @@ def train(
         "temperature_std": t_std,
         "train_temperature_range": [float(temps.min()), float(temps.max())],
         "train_element_counts": element_counts,
-        f"best_{config.monitor}": float(best) if best is not None and math.isfinite(float(best)) else None,
-        "epochs_run": int(trainer.current_epoch),
-        "train_seconds": seconds,
+        f"best_{config.monitor}": run.best,
+        "epochs_run": run.epochs_run,
+        "train_seconds": run.seconds,
         "devices": devices,
         "strategy": strategy,
-        "torch": torch.__version__,
+        **engine.versions(),
     }
     save_model(out / "model.pt", module.model, metadata={"task": "adp", **summary})
     return summary

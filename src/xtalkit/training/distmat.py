@@ -43,7 +43,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +52,7 @@ from xtalkit.csp.encoding import PAPER_D_MAX, PAPER_D_MIN, DistanceBins
 from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
 from xtalkit.models.checkpoint import save_model
-from xtalkit.training.runs import checkpoint_callbacks, merge_metrics, read_metrics
+from xtalkit.training import engine
 
 
 @dataclasses.dataclass
@@ -276,19 +275,6 @@ def select_training_rows(dataset, config: DistMatConfig) -> dict[str, np.ndarray
     return out
 
 
-def _check_resume(out: Path, config: DistMatConfig) -> None:
-    """Refuse to resume a run with other settings (its checkpoint would not fit them)."""
-    try:
-        saved = json.loads((out / "config.json").read_text())
-    except (OSError, ValueError):
-        return
-    free = {"num_workers", "epochs"}
-    now = config.as_dict()
-    changed = sorted(k for k, v in saved.get("config", {}).items() if k not in free and now.get(k) != v)
-    if changed:
-        raise XtalkitError(f"{out}: resume with the run's own settings; changed: {', '.join(changed)}")
-
-
 def train_distmat(
     config: DistMatConfig,
     dataset,
@@ -321,21 +307,8 @@ def train_distmat(
         XtalkitError: no training or validation rows, a finished run without ``resume``,
             ``resume`` with changed settings.
     """
-    import lightning as L
-    from lightning.pytorch.loggers import CSVLogger
-
-    from xtalkit import __version__
-
     out = Path(out_dir)
-    last = out / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
-        raise XtalkitError(f"{out}: nothing to resume (no checkpoints/last.ckpt)")
-    if not resume and last.is_file():
-        raise XtalkitError(f"{out}: a run is already there; pass --resume or choose another directory")
-    old_metrics: list[dict] = []
-    if resume:
-        _check_resume(out, config)
-        old_metrics = read_metrics(out / "metrics.csv")
+    old_metrics = engine.open_run(out, resume=resume, config=config.as_dict(), free=("num_workers", "epochs"))
     rows = dict(index) if index is not None else select_training_rows(dataset, config)
     rows.setdefault("test", np.zeros(0, dtype=np.int64))
     for split in ("train", "val", "test"):
@@ -348,7 +321,7 @@ def train_distmat(
             f"{rows['train'].size} training and {rows['val'].size} validation structures; need both"
         )
     out.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    engine.seed(config.seed)
 
     if config.bins_range == "paper":
         bins = DistanceBins(PAPER_D_MIN, PAPER_D_MAX, config.num_groups)
@@ -381,28 +354,10 @@ def train_distmat(
     )
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=max(config.batch_size, 256), **kw)
     module = _lightning_module_class()(config.as_dict(), bins.d_min, bins.d_max)
-    ckpt, latest = checkpoint_callbacks(out / "checkpoints", monitor="val_loss")
-    trainer = L.Trainer(
-        accelerator="cpu" if not torch.cuda.is_available() else "auto",
-        devices=1,
-        max_epochs=config.epochs,
-        callbacks=[ckpt, latest],
-        logger=CSVLogger(out, name="", version=""),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-        num_sanity_val_steps=0,
-        max_time={"minutes": max_time_minutes} if max_time_minutes else None,
-        default_root_dir=out,
-    )
-    t0 = time.time()
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
-    seconds = time.time() - t0
-    if old_metrics:
-        merge_metrics(out / "metrics.csv", old_metrics)
-    best_path = ckpt.best_model_path or str(last)
-    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
+    run = engine.fit(
+        module, train_loader, val_loader, out, monitor="val_loss", epochs=config.epochs, resume=resume,
+        old_metrics=old_metrics, max_time_minutes=max_time_minutes, progress=progress, sanity_val_steps=0,
+    )  # fmt: skip
     model = module.model.cpu().eval()
 
     def metrics(split: str) -> dict | None:
@@ -411,7 +366,6 @@ def train_distmat(
             return None
         return evaluate_distmat(model, dataset.features[r], dataset.mask[r], dataset.distances[r])
 
-    best = ckpt.best_model_score
     summary = {
         "task": "distmat",
         "model": "DistMatNet",
@@ -419,14 +373,13 @@ def train_distmat(
         "bins": bins_info,
         "cell": dataset.cell,
         "data": data_info,
-        "best_val_loss": float(best) if best is not None and math.isfinite(float(best)) else None,
+        "best_val_loss": run.best,
         "val": metrics("val"),
         "test": metrics("test") if evaluate_test else None,
-        "epochs_run": int(trainer.current_epoch),
-        "train_seconds": seconds,
+        "epochs_run": run.epochs_run,
+        "train_seconds": run.seconds,
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "torch": torch.__version__,
-        "xtalkit": __version__,
+        **engine.versions(),
     }
     save_model(out / "model.pt", model, metadata=summary)
     return DistMatTrainResult(model, summary, out)

@@ -49,9 +49,7 @@ import csv
 import dataclasses
 import io
 import json
-import math
 import os
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -70,7 +68,7 @@ from xtalkit.data.tables import PropertyTable, is_band_gap
 from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
 from xtalkit.models.checkpoint import save_model
-from xtalkit.training.runs import checkpoint_callbacks, merge_metrics, read_metrics
+from xtalkit.training import engine
 
 
 @dataclasses.dataclass
@@ -365,22 +363,14 @@ def _write_skipped(path: Path, rows) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def _check_resume(out: Path, config) -> None:
-    """Refuse to resume a run with other settings (its checkpoint would not fit them)."""
+def _check_model(out: Path, config) -> None:
+    """Refuse to resume a run of another model type."""
     try:
         saved = json.loads((out / "config.json").read_text())
     except (OSError, ValueError):
         return
     if saved.get("model") != config.model:
         raise XtalkitError(f"{out}: the run trains {saved.get('model')}, not {config.model}")
-    free = {"num_workers"} | ({"epochs"} if config.model == "sitenet" else set())
-    now = config.as_dict()
-    changed = sorted(k for k, v in saved.get("config", {}).items() if k not in free and now.get(k) != v)
-    if changed:
-        raise XtalkitError(
-            f"{out}: resume with the run's own settings; changed: {', '.join(changed)}"
-            + (" (CartNet's OneCycle schedule fixes the epochs)" if "epochs" in changed else "")
-        )
 
 
 def train(
@@ -420,26 +410,18 @@ def train(
     Raises:
         XtalkitError: no training or validation rows, a finished run without ``resume``, etc.
     """
-    import lightning as L
-    from lightning.pytorch.loggers import CSVLogger
-
-    from xtalkit import __version__
     from xtalkit.property.predict import evaluate_dataset
 
     out = Path(out_dir)
-    last = out / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
-        raise XtalkitError(f"{out}: nothing to resume (no checkpoints/last.ckpt)")
-    if not resume and last.is_file():
-        raise XtalkitError(f"{out}: a run is already there; pass --resume or choose another directory")
     if config.model == "sitenet" and devices != 1:
         raise XtalkitError("Site-Net training runs on one device (its batches follow a unique-site budget)")
-    old_metrics: list[dict] = []
     if resume:
-        _check_resume(out, config)
-        old_metrics = read_metrics(out / "metrics.csv")
+        _check_model(out, config)
+    free = ("num_workers", "epochs") if config.model == "sitenet" else ("num_workers",)
+    note = " (CartNet's OneCycle schedule fixes the epochs)" if config.model == "cartnet" else ""
+    old_metrics = engine.open_run(out, resume=resume, config=config.as_dict(), free=free, note=note)
     out.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    engine.seed(config.seed)
 
     featurizer = config.featurizer()
     ft = featurize_table(data, featurizer, cache, workers=workers, progress=progress)
@@ -474,34 +456,14 @@ def train(
     train_loader = make_loader(train_set, config, train=True)
     val_loader = make_loader(val_set, config, train=False)
     module = _lightning_module_class()(config.model, config.as_dict(), t_mean, t_std, clamp)
-    ckpt, latest = checkpoint_callbacks(out / "checkpoints")
-    trainer = L.Trainer(
-        accelerator="cpu" if not torch.cuda.is_available() else "auto",
-        devices=devices,
-        strategy=strategy,
-        max_epochs=config.epochs,
-        callbacks=[ckpt, latest],
-        logger=CSVLogger(out, name="", version=""),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-        num_sanity_val_steps=0,
-        sync_batchnorm=devices > 1 and config.model == "cartnet" and torch.cuda.is_available(),
-        max_time={"minutes": max_time_minutes} if max_time_minutes else None,
-        default_root_dir=out,
-    )
-    t0 = time.time()
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
-    seconds = time.time() - t0
-    if old_metrics and trainer.global_rank == 0:
-        merge_metrics(out / "metrics.csv", old_metrics)
-    best_path = ckpt.best_model_path or str(last)
-    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
+    run = engine.fit(
+        module, train_loader, val_loader, out, monitor="val_mae", epochs=config.epochs, resume=resume,
+        old_metrics=old_metrics, devices=devices, strategy=strategy, max_time_minutes=max_time_minutes,
+        progress=progress, sanity_val_steps=0, sync_batchnorm=devices > 1 and config.model == "cartnet",
+    )  # fmt: skip
     model = module.model.cpu().eval()
-    if trainer.global_rank != 0:
+    if not run.rank_zero:
         return PropertyTrainResult(model, {}, out)
-    best = ckpt.best_model_score
     batch = config.batch_size if config.model == "cartnet" else 64
     val = evaluate_dataset(model, val_set, batch_size=batch, max_sites=getattr(config, "max_sites", 1200))
     test = None
@@ -523,16 +485,15 @@ def train(
         "target_mean": t_mean,
         "target_std": t_std,
         "clamp_output": clamp,
-        "best_val_mae": float(best) if best is not None and math.isfinite(float(best)) else None,
+        "best_val_mae": run.best,
         "val_mae": val["mae"],
         "test_mae": None if test is None else test["mae"],
         "test_rmse": None if test is None else test["rmse"],
-        "epochs_run": int(trainer.current_epoch),
-        "train_seconds": seconds,
+        "epochs_run": run.epochs_run,
+        "train_seconds": run.seconds,
         "train_element_counts": train_set.element_counts(),
         "devices": devices,
-        "torch": torch.__version__,
-        "xtalkit": __version__,
+        **engine.versions(),
     }
     save_model(out / "model.pt", model, metadata=summary)
     return PropertyTrainResult(model, summary, out)

@@ -1,0 +1,200 @@
+"""One training engine for every model: run directory, resume, Lightning set-up, best model.
+
+Each task (:mod:`.cartnet_adp`, :mod:`.property`, :mod:`.distmat`) keeps only its
+configuration, its LightningModule and its data preparation, and trains through:
+
+* :func:`open_run`: the run-directory guard (a finished or interrupted run is never
+  overwritten without ``resume``; ``resume`` needs ``checkpoints/last.ckpt``), the
+  resume check against ``config.json`` with the task's free keys, and the metrics
+  of the earlier part of a resumed run;
+* :func:`fit`: ``L.Trainer`` with a CSV logger, best and last checkpoints on the
+  monitored metric, optional stop-after and wall-time limits, the merge of resumed
+  metrics on rank 0, and the best epoch's weights loaded back into the module;
+* :func:`versions` and :func:`finite`: the metadata every model file records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from xtalkit.errors import XtalkitError
+from xtalkit.training.runs import checkpoint_callbacks, merge_metrics, read_metrics
+
+
+def changed_settings(out: Path, now: dict, free: Iterable[str] = ("num_workers",)) -> list[str]:
+    """Keys of ``config.json``'s ``"config"`` whose values differ from ``now`` (``free`` keys aside)."""
+    try:
+        saved = json.loads((Path(out) / "config.json").read_text()).get("config", {})
+    except (OSError, ValueError):
+        return []
+    free = set(free)
+    return sorted(k for k, v in saved.items() if k not in free and now.get(k) != v)
+
+
+def open_run(out: Path, *, resume: bool, config: dict, free: Iterable[str] = ("num_workers",),
+             note: str = "") -> list[dict]:  # fmt: skip
+    """Check the run directory and return the metrics of the earlier part of a resumed run.
+
+    Args:
+        out: run directory.
+        resume: continue an existing run.
+        config: the settings of this call (compared with ``config.json`` when resuming).
+        free: settings that may change on resume.
+        note: appended to the message when settings changed (e.g. why epochs are fixed).
+
+    Raises:
+        XtalkitError: nothing to resume, a run already there without ``resume``, or
+            changed settings on resume.
+    """
+    last = Path(out) / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise XtalkitError(f"{out}: nothing to resume (no checkpoints/last.ckpt)")
+    if not resume and last.is_file():
+        raise XtalkitError(f"{out}: a run is already there; pass --resume or choose another directory")
+    if not resume:
+        return []
+    changed = changed_settings(out, config, free)
+    if changed:
+        raise XtalkitError(f"{out}: resume with the run's own settings; changed: {', '.join(changed)}{note}")
+    return read_metrics(Path(out) / "metrics.csv")
+
+
+def seed(value: int) -> None:
+    """Seed Python, numpy and torch (and data-loader workers) for a run."""
+    import lightning as L
+
+    L.seed_everything(value, workers=True, verbose=False)
+
+
+@dataclasses.dataclass
+class Fit:
+    """Outcome of :func:`fit`.
+
+    Attributes:
+        module: the LightningModule, holding the best epoch's weights on rank 0.
+        best: the best monitored value (None if not finite or never logged).
+        epochs_run: epochs completed (Lightning's ``current_epoch``).
+        seconds: wall time of ``trainer.fit``.
+        rank_zero: whether this process is rank 0 (only it writes files).
+    """
+
+    module: object
+    best: float | None
+    epochs_run: int
+    seconds: float
+    rank_zero: bool
+
+
+def finite(value) -> float | None:
+    """``float(value)`` when finite, else None (metrics are numbers or absent, never NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def fit(
+    module,
+    train_loader,
+    val_loader,
+    out: Path,
+    *,
+    monitor: str,
+    epochs: int,
+    resume: bool = False,
+    old_metrics: list[dict] | None = None,
+    devices: int = 1,
+    strategy: str = "auto",
+    accumulate: int = 1,
+    max_time_minutes: float | None = None,
+    stop_after_epochs: int | None = None,
+    progress: bool = True,
+    sanity_val_steps: int | None = None,
+    sync_batchnorm: bool = False,
+) -> Fit:
+    """Train ``module`` with Lightning and load the best epoch back (see the module docstring).
+
+    Args:
+        module: a LightningModule that logs ``monitor`` on validation.
+        train_loader: training batches.
+        val_loader: validation batches.
+        out: run directory (``checkpoints/``, ``metrics.csv``).
+        monitor: metric whose lowest value selects the kept epoch.
+        epochs: ``max_epochs``.
+        resume: continue from ``out/checkpoints/last.ckpt``.
+        old_metrics: rows of the earlier part of a resumed run (:func:`open_run`), merged back.
+        devices: processes (CPU) or accelerators.
+        strategy: Lightning strategy (``"ddp"`` for several processes).
+        accumulate: gradient accumulation steps.
+        max_time_minutes: stop after this wall time.
+        stop_after_epochs: stop once this many epochs (from epoch 0) are done, leaving the run
+            resumable (the schedule still spans ``epochs``).
+        progress: Lightning's progress bar.
+        sanity_val_steps: Lightning's ``num_sanity_val_steps`` (None: its default).
+        sync_batchnorm: synchronize batch norm across processes (CUDA only).
+    """
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    out = Path(out)
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt, latest = checkpoint_callbacks(out / "checkpoints", monitor=monitor)
+    callbacks = [ckpt, latest] + ([_stop_after(stop_after_epochs)] if stop_after_epochs else [])
+    extra = {} if sanity_val_steps is None else {"num_sanity_val_steps": sanity_val_steps}
+    trainer = L.Trainer(
+        accelerator="cpu" if not torch.cuda.is_available() else "auto",
+        devices=devices,
+        strategy=strategy,
+        max_epochs=epochs,
+        accumulate_grad_batches=accumulate,
+        callbacks=callbacks,
+        logger=CSVLogger(out, name="", version=""),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, len(train_loader))),
+        sync_batchnorm=sync_batchnorm and torch.cuda.is_available(),  # SyncBatchNorm needs CUDA
+        max_time={"minutes": max_time_minutes} if max_time_minutes else None,
+        default_root_dir=out,
+        **extra,
+    )
+    t0 = time.time()
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
+    seconds = time.time() - t0
+    rank_zero = trainer.global_rank == 0
+    if rank_zero:
+        if old_metrics:
+            merge_metrics(out / "metrics.csv", old_metrics)
+        best_path = ckpt.best_model_path or str(last)
+        state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    return Fit(module, finite(ckpt.best_model_score), int(trainer.current_epoch), seconds, rank_zero)
+
+
+def versions() -> dict[str, str]:
+    """Versions recorded in every model file."""
+    from xtalkit import __version__
+
+    return {"torch": torch.__version__, "xtalkit": __version__}
+
+
+def _stop_after(epochs: int):
+    import lightning as L
+
+    class StopAfter(L.Callback):
+        """Stop (resumably) once ``epochs`` epochs are done."""
+
+        def __init__(self, n: int):
+            self.n = n
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.current_epoch + 1 >= self.n:
+                trainer.should_stop = True
+
+    return StopAfter(epochs)
