@@ -122,9 +122,8 @@ TOLERANCES = {"default": (0.2, 0.3, 5.0), "loose": (0.3, 0.5, 10.0)}
 
 def score(entry: dict, pred_root: Path, tops: tuple[int, ...]) -> dict:
     """Metrics of one formula's prediction against its fold-8 structure."""
-    from pymatgen.core import Structure
-
     from xtalkit.csp.metrics import structure_match
+    from xtalkit.csp.outputs import read_structure
     from xtalkit.csp.pipeline import evaluate_prediction
 
     d = pred_root / entry["formula_dir"]
@@ -142,7 +141,7 @@ def score(entry: dict, pred_root: Path, tops: tuple[int, ...]) -> dict:
     }
     default = [
         structure_match(
-            Structure.from_file(d / t["file"]), entry["structure"], ltol=0.2, stol=0.3, angle_tol=5.0
+            read_structure(d / t["file"]), entry["structure"], ltol=0.2, stol=0.3, angle_tol=5.0
         )
         for t in summary["top"][: max(tops)]
     ]

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from xtalkit.csp.outputs import read_structure
 from xtalkit.errors import XtalkitError
 
 
@@ -89,7 +90,7 @@ def evaluate_prediction(
     cands = []
     for e in entries:
         try:
-            cands.append(Structure.from_file(d / e["file"]))
+            cands.append(read_structure(d / e["file"]))
         except Exception as exc:
             raise XtalkitError(f"{d / e['file']}: unreadable ({type(exc).__name__})") from None
     if cands and cands[0].composition.reduced_composition != true.composition.reduced_composition:

@@ -17,11 +17,27 @@ import numpy as np
 from xtalkit.io import atomic_write
 
 
-def cif_text(structure, comment: str) -> str:
-    """P1 CIF text of a pymatgen Structure with a ``# comment`` first line."""
-    from pymatgen.io.cif import CifWriter
+def cif_text(structure, comment: str, name: str = "xtalkit_csp") -> str:
+    """P1 CIF text of a pymatgen Structure with ``# comment`` lines first.
 
-    return f"# {comment}\n{CifWriter(structure)}"
+    Written by xtalkit's own writer (:func:`xtalkit.crystal.cif.to_cif_string`), the
+    same that every other output goes through; :func:`read_structure` reads it back.
+    """
+    from xtalkit.crystal.cif import to_cif_string
+    from xtalkit.crystal.core import Crystal
+
+    crystal = Crystal.from_pymatgen(structure).replace(block=name, source="")
+    return to_cif_string(crystal, comment=comment)
+
+
+def read_structure(path: str | os.PathLike):
+    """A written candidate back as a pymatgen Structure (species and positions only)."""
+    from pymatgen.core import Structure
+
+    from xtalkit.crystal.cif import read_crystal
+
+    s = read_crystal(path).to_pymatgen()
+    return Structure(s.lattice, [site.species for site in s], s.frac_coords)
 
 
 def fmt(x: float, digits: int = 6) -> str:

@@ -102,7 +102,7 @@ from xtalkit.csp.encoding import check_charge_balance, encode_composition
 from xtalkit.csp.evaluate import evaluate_prediction, find_prediction
 from xtalkit.csp.generate import generate_candidates, plan_space_groups, screen_candidates
 from xtalkit.csp.outputs import candidates_csv, cif_text, json_default, write_summary_table
-from xtalkit.errors import XtalkitError
+from xtalkit.errors import CrystalError, XtalkitError
 from xtalkit.io import atomic_write
 
 
@@ -389,8 +389,13 @@ def _predict_loaded(
             f"xtalkit csp {method}: {r.cell} rank {r.rank}, candidate {r.index}, "
             f"generated in space group {r.space_group}, CHGNet energy {r.energy:.6f} eV/atom"
         )
-        atomic_write(directory / fname, cif_text(r.relaxed, comment))
-        files.append(fname)
+        try:
+            text = cif_text(r.relaxed, comment, name=f"{r.cell}_rank_{r.rank:02d}")
+        except CrystalError as exc:  # a relaxation that ended in an absurd cell is not written
+            r.status = f"not written: {exc.problem}"
+            continue
+        atomic_write(directory / fname, text)
+        files.append((r, fname))
     atomic_write(directory / "candidates.csv", candidates_csv(records))
     failed = [r for r in records if r.status.startswith("failed")]
     summary = {
@@ -427,7 +432,7 @@ def _predict_loaded(
                 "wyckoffs": list(r.wyckoffs),
                 "ga_loss": None if math.isnan(r.ga_loss) else r.ga_loss,
             }
-            for r, f in zip(top, files, strict=True)
+            for r, f in files
         ],
         "seconds": {
             "generate": t1 - t0,
