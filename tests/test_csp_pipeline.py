@@ -447,22 +447,31 @@ def test_cli_unbalanced_formula(trained, lattice, tmp_path, capsys):
 
 def test_cli_train_and_train_lattice(table, cache_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["csp", "train", "--data", str(table), "--preset", "cpu", "--epochs", "2", "--batch-size", "4",
+    args = ["train", "distmat", "--data", str(table), "--preset", "cpu", "--epochs", "2", "--batch-size", "4",
             "--groups", "5", "--cache", str(cache_dir), "-o", str(run), "--quiet"]  # fmt: skip
-    assert cli(args) == 0
+    assert cli(args) == 0  # the one front door, `xtalkit train`
     shown = json.loads(capsys.readouterr().out)
     assert shown["sizes"] == {"train": 6, "val": 2, "test": 2} and shown["bins"]["n_groups"] == 5
     assert shown["epochs_run"] == 2 and shown["cell"] == "conventional"
-    model, meta = load_model(run / "model.pt")
+    from xtalkit.pretrained import load
+
+    loaded = load(run, task="distmat")  # a run directory loads through the one loader
+    model, meta = loaded.model, loaded.metadata
+    assert meta["xtalkit"] and meta["torch"]
     assert model.num_groups == 5 and meta["config"]["architecture"] == "cpu"
     assert LatticeModel.load(run / "lattice.npz").meta["n_train"] == 9  # folds 0-7 incl. the Heusler row
-    assert (
+    assert (  # the task's own spelling stays an alias
         cli(["csp", "train", "--data", str(table), "--cache", str(cache_dir), "-o", str(run), "--quiet"]) == 1
     )
     assert "a run is already there" in capsys.readouterr().err
-    assert cli(["csp", "train-lattice", "--data", str(table), "--trees", "5", "--cache", str(cache_dir),
+    resumed = ["train", "distmat", "--data", str(table), "--preset", "cpu", "--epochs", "3", "--batch-size", "4",
+               "--groups", "5", "--cache", str(cache_dir), "-o", str(run), "--quiet", "--resume", "--no-lattice"]  # fmt: skip
+    assert cli(resumed) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == 3
+    assert cli(["train", "lattice", "--data", str(table), "--trees", "5", "--cache", str(cache_dir),
                 "-o", str(tmp_path / "lat.npz")]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["n_train"] == 9
+    assert load(tmp_path / "lat.npz", task="lattice").model.meta["n_train"] == 9
 
 
 def test_plan_over_several_cells_uses_each_group_once_in_its_smallest_cell(lattice):

@@ -395,11 +395,17 @@ def test_cli_train_and_evaluate(csv_table, cartnet_run, tmp_path, capsys):
     assert code == 0 and doc["n"] == 2 and doc["mae"] == pytest.approx(result.summary["test_mae"], rel=1e-5)
     assert doc["target"] == "formation_energy_per_atom" and doc["units"] == "eV/atom"
     run = tmp_path / "run"
-    code = main(["property", "train", "cartnet", "--data", str(csv_table), "--target", "band_gap",
-                 "--preset", "cpu", "--epochs", "1", "--dim", "8", "--num-layers", "1", "--no-cache",
-                 "--quiet", "-o", str(run)])  # fmt: skip
+    argv = ["train", "property", "cartnet", "--data", str(csv_table), "--target", "band_gap",
+            "--preset", "cpu", "--epochs", "1", "--dim", "8", "--num-layers", "1", "--no-cache",
+            "--quiet", "-o", str(run)]  # fmt: skip
+    code = main(argv)  # the one front door, `xtalkit train`
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and (run / "model.pt").is_file()
+    from xtalkit.pretrained import load
+
+    assert load(run, task="property").metadata["xtalkit"]
+    assert main([*argv, "--resume"]) == 0  # resumes the finished run with its own settings
+    capsys.readouterr()
     assert summary["units"] == "eV" and summary["split"] == {
         "method": "fold",
         "train": 22,

@@ -183,3 +183,20 @@ def test_evaluate_takes_a_shipped_name_and_plots_parity(small_dataset, tmp_path,
     res = json.loads(capsys.readouterr().out)[str(small_dataset)]
     assert res["atoms"] > 0 and res["plot"] == str(fig)
     assert fig.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_front_door_stops_resumes_and_loads(small_dataset, tmp_path, capsys):
+    """`xtalkit train cartnet-adp`: stop after one epoch, resume to the end, load the run by directory."""
+    from xtalkit.cli.main import main
+    from xtalkit.pretrained import load
+
+    run = tmp_path / "run"
+    argv = ["train", "cartnet-adp", "--data", str(small_dataset), "-o", str(run), "--preset", "cpu",
+            "--dim", "8", "--num-layers", "1", "--epochs", "2", "--quiet"]  # fmt: skip
+    assert main([*argv, "--stop-after", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == 1
+    assert main([*argv, "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == 2
+    loaded = load(run, task="adp")
+    assert loaded.metadata["epochs_run"] == 2 and loaded.metadata["xtalkit"] and loaded.metadata["torch"]
+    assert (run / "metrics.csv").read_text().count("\n") > 2  # both parts of the run are in the log

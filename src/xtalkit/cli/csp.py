@@ -27,13 +27,10 @@ from xtalkit.csp.pipeline import CSPConfig
 from xtalkit.errors import XtalkitError
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``xtalkit csp``."""
-    p = sub.add_parser("csp", help="crystal structure prediction from the formula (AlphaCrystal-II)")
-    acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-
+def add_train_parser(acts: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    """Register the distance-matrix trainer as ``name`` (``xtalkit train distmat``, ``xtalkit csp train``)."""
     tr = acts.add_parser(
-        "train",
+        name,
         help="train the distance-matrix network (and the lattice model) on a table of structures",
         description=(
             "Build (or read from the cache) the distance-matrix dataset of a table (structures with ≤ 12 "
@@ -48,8 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     tr.add_argument("--preset", default="paper", choices=["paper", "medium", "cpu"])
     tr.add_argument("--groups", type=opt.positive_int, default=None, help="distance groups N (default 10)")
-    for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("seed", int), ("max-train", int)):
-        tr.add_argument(f"--{name}", type=typ, default=None)
+    pos = opt.positive_int
+    for option, typ in (("epochs", pos), ("batch-size", pos), ("lr", opt.positive_float),
+                        ("seed", opt.nonnegative_int), ("max-train", pos)):  # fmt: skip
+        tr.add_argument(f"--{option}", type=typ, default=None)
     tr.add_argument(
         "--bins-range", choices=["train", "paper"], default=None, help="eq. 5 range (default train)"
     )
@@ -59,9 +58,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=run_train)
+    return tr
 
+
+def add_train_lattice_parser(acts: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    """Register the lattice fit as ``name`` (``xtalkit train lattice``, ``xtalkit csp train-lattice``)."""
     tl = acts.add_parser(
-        "train-lattice",
+        name,
         help="fit the space-group and lattice predictor on a table",
         description="Random forests on composition features for crystal system, space group, volume per "
         "atom and cell shape, fitted on the train and validation rows (mp.csv.gz: folds 0-7); saved as .npz "
@@ -74,6 +77,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _data_args(tl)
     tl.add_argument("--quiet", action="store_true")
     tl.set_defaults(func=run_train_lattice)
+    return tl
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``xtalkit csp``."""
+    p = sub.add_parser("csp", help="crystal structure prediction from the formula (AlphaCrystal-II)")
+    acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add_train_parser(acts, "train")
+    add_train_lattice_parser(acts, "train-lattice")
 
     d = CSPConfig()
     pr = acts.add_parser(

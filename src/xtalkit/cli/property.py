@@ -81,13 +81,10 @@ def _cache(args: argparse.Namespace):
     return FeatureCache(args.cache or default_cache_dir())
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``xtalkit property``."""
-    p = sub.add_parser("property", help="scalar crystal properties: train, predict, evaluate, baseline")
-    acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-
+def add_train_parser(acts: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    """Register the property trainer as ``name`` (``xtalkit train property``, ``xtalkit property train``)."""
     tr = acts.add_parser(
-        "train",
+        name,
         help="train CartNet or Site-Net on a table of structures",
         description=(
             "Train CartNet (scalar head; --preset paper = SI Tables S2/S3: width 256, batch 64, Adam 1e-3 "
@@ -101,10 +98,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_data_args(tr, target_required=True)
     tr.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run directory")
     tr.add_argument("--preset", default="paper", choices=["paper", "cpu"])
-    for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("seed", int), ("dim", int),
-                      ("num-layers", int), ("cutoff", float), ("max-atoms", int), ("max-sites", int),
-                      ("attention-cutoff", float), ("num-workers", int)):  # fmt: skip
-        tr.add_argument(f"--{name}", type=typ, default=None)
+    pos, non, real = opt.positive_int, opt.nonnegative_int, opt.positive_float
+    for option, typ in (("epochs", pos), ("batch-size", pos), ("lr", real), ("seed", non), ("dim", pos),
+                        ("num-layers", pos), ("cutoff", real), ("max-atoms", pos), ("max-sites", pos),
+                        ("attention-cutoff", real), ("num-workers", non)):  # fmt: skip
+        tr.add_argument(f"--{option}", type=typ, default=None)
     tr.add_argument("--loss", choices=["l1", "mse"], default=None)
     tr.add_argument(
         "--clamp",
@@ -121,6 +119,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(func=run_train)
+    return tr
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``xtalkit property``."""
+    p = sub.add_parser("property", help="scalar crystal properties: train, predict, evaluate, baseline")
+    acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add_train_parser(acts, "train")
 
     pr = acts.add_parser(
         "predict",

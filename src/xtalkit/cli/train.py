@@ -14,7 +14,7 @@ def _flag(p: argparse.ArgumentParser, name: str, help: str) -> None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``xtalkit train``."""
-    p = sub.add_parser("train", help="train a model")
+    p = sub.add_parser("train", help="train a model: cartnet-adp, property, distmat, lattice")
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True)
     c = models.add_parser(
         "cartnet-adp",
@@ -38,10 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="YAML or JSON file of settings (e.g. a previous run's config.json); flags override it",
     )
+    pos, real = opt.positive_int, opt.positive_float
     for name, typ in (
-        ("dim", int), ("num-layers", int), ("num-rbf", int), ("cutoff", float), ("batch-size", int),
-        ("accumulate", int), ("lr", float), ("pct-start", float), ("epochs", int), ("seed", int),
-        ("num-workers", int),
+        ("dim", pos), ("num-layers", pos), ("num-rbf", pos), ("cutoff", real), ("batch-size", pos),
+        ("accumulate", pos), ("lr", real), ("pct-start", opt.fraction), ("epochs", pos),
+        ("seed", opt.nonnegative_int), ("num-workers", opt.nonnegative_int),
     ):  # fmt: skip
         c.add_argument(f"--{name}", type=typ, default=None)
     _flag(c, "hydrogens", "build graphs without H atoms (ablation 2)")
@@ -63,6 +64,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=run_cartnet_adp)
+    # one front door for every trainer; the task's own spellings (`xtalkit property train`,
+    # `xtalkit csp train`, `xtalkit csp train-lattice`) stay as aliases
+    from xtalkit.cli import csp, property
+
+    property.add_train_parser(models, "property")
+    csp.add_train_parser(models, "distmat")
+    csp.add_train_lattice_parser(models, "lattice")
 
 
 def load_settings(path: str) -> dict:
