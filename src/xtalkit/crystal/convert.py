@@ -1,4 +1,4 @@
-"""Converters between :class:`Crystal` and pymatgen ``Structure`` / ASE ``Atoms``.
+"""Converters between :class:`Crystal` and pymatgen ``Structure`` / ASE ``Atoms``, and "anything → Crystal".
 
 ADPs travel as a per-site property named ``"U_cart"`` (Å², 3×3, in the
 object's own Cartesian frame, which is the crystal's since the lattice matrix
@@ -15,6 +15,10 @@ A pymatgen site holding several species (a mixed site) becomes one
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -154,3 +158,114 @@ def _finish(crystal: Crystal, mixed: bool = False) -> Crystal:
     crystal.flags = frozenset(flags)
     check_crystal(crystal)
     return crystal
+
+
+# ------------------------------------------------------------------ anything → Crystal (tables, datasets)
+def looks_like_cif(text: str) -> bool:
+    """Whether a string is CIF text rather than a file name (several lines, a data block or a cell)."""
+    return "\n" in text and ("data_" in text or "_cell_length" in text)
+
+
+def is_pymatgen_dict(d: dict) -> bool:
+    """Whether a dict is a pymatgen ``Structure.as_dict()``."""
+    return "lattice" in d and "sites" in d
+
+
+def is_jarvis_atoms(d: dict) -> bool:
+    """Whether a dict is a JARVIS ``atoms`` record (``lattice_mat``, ``coords``, ``elements``)."""
+    return "lattice_mat" in d and "coords" in d and "elements" in d
+
+
+def jarvis_atoms_to_crystal(atoms: dict, source: str = "") -> Crystal:
+    """A :class:`Crystal` from a JARVIS ``atoms`` dict (``lattice_mat`` rows in Å).
+
+    Raises:
+        CrystalError: for inconsistent or unknown entries.
+    """
+    from xtalkit.elements import atomic_number
+
+    try:
+        lattice = np.asarray(atoms["lattice_mat"], dtype=float).reshape(3, 3)
+        coords = np.asarray(atoms["coords"], dtype=float).reshape(-1, 3)
+        numbers = [atomic_number(str(e)) for e in atoms["elements"]]
+        if len(numbers) != len(coords):
+            raise ValueError(f"{len(numbers)} elements for {len(coords)} coordinates")
+        if abs(np.linalg.det(lattice)) < 1e-6:
+            raise ValueError("singular lattice")
+        frac = coords @ np.linalg.inv(lattice) if atoms.get("cartesian", False) else coords
+        return Crystal(lattice=lattice, numbers=numbers, frac=np.mod(frac, 1.0), source=source or "jarvis")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CrystalError(f"bad JARVIS atoms: {exc}", source=source or None) from None
+
+
+def structure_to_crystal(source) -> Crystal:
+    """A :class:`Crystal` from any structure source.
+
+    Sources: a :class:`Crystal`, a pymatgen ``Structure``, an ASE ``Atoms``, CIF text, a CIF
+    path, a pymatgen ``Structure.as_dict()`` or a JARVIS ``atoms`` dict (property tables).
+
+    Raises:
+        CrystalError: one line saying what could not be read.
+    """
+    if isinstance(source, Crystal):
+        return source
+    if isinstance(source, Path):
+        from xtalkit.crystal.cif import read_crystal
+
+        return read_crystal(source)
+    if isinstance(source, str):
+        from xtalkit.crystal.cif import read_crystal
+
+        if looks_like_cif(source):
+            return read_crystal(source, text=True)
+        return read_crystal(Path(source))
+    if isinstance(source, dict):
+        if is_jarvis_atoms(source):
+            return jarvis_atoms_to_crystal(source)
+        if is_pymatgen_dict(source):
+            try:
+                from pymatgen.core import Structure
+
+                structure = Structure.from_dict(source)
+            except Exception as exc:
+                raise CrystalError(f"bad pymatgen structure dict: {type(exc).__name__}: {exc}") from None
+            return Crystal.from_pymatgen(structure)
+        raise CrystalError("dict is neither a JARVIS atoms dict nor a pymatgen structure dict")
+    if hasattr(source, "lattice") and hasattr(source, "sites"):
+        return Crystal.from_pymatgen(source)
+    if hasattr(source, "get_scaled_positions") and hasattr(source, "cell"):
+        return Crystal.from_ase(source)
+    raise CrystalError(f"cannot read a structure from a {type(source).__name__}")
+
+
+def structure_digest(source) -> str:
+    r"""SHA-256 (hex) of a structure source's content, prefixed by its kind.
+
+    * CIF text: ``sha256(b"cif\\0" + text.encode("utf-8"))``;
+    * CIF file: the same over the file's bytes (a copy of a file shares its key);
+    * dicts: ``sha256(b"json\\0" + json.dumps(d, sort_keys=True, separators=(",", ":")))``;
+    * a :class:`Crystal` (or pymatgen/ASE object, converted first): ``b"crystal\\0"`` + the
+      float64 bytes of lattice, fractional coordinates, occupancies and int64 atomic numbers.
+    """
+    h = hashlib.sha256()
+    if isinstance(source, Path) or (isinstance(source, str) and not looks_like_cif(source)):
+        p = Path(source)
+        try:
+            data = p.read_bytes()
+        except OSError:
+            raise CrystalError("no such file", source=str(p)) from None
+        h.update(b"cif\0")
+        h.update(data)
+    elif isinstance(source, str):
+        h.update(b"cif\0")
+        h.update(source.encode("utf-8"))
+    elif isinstance(source, dict):
+        h.update(b"json\0")
+        h.update(json.dumps(source, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8"))
+    else:
+        c = structure_to_crystal(source)
+        h.update(b"crystal\0")
+        for arr in (c.lattice, c.frac, c.occupancy):
+            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(c.numbers, dtype=np.int64).tobytes())
+    return h.hexdigest()

@@ -76,17 +76,30 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import json
 import math
 import os
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from xtalkit.crystal.convert import (  # noqa: F401 - "anything → Crystal" lives with the converters
+    is_jarvis_atoms,
+    jarvis_atoms_to_crystal,
+    looks_like_cif,
+    structure_digest,
+    structure_to_crystal,
+)
 from xtalkit.crystal.core import Crystal
+from xtalkit.data.splits import (  # noqa: F401 - splits live in data/splits.py
+    MATBENCH_FOLDS,
+    MATBENCH_SEED,
+    MATFORMER_SEED,
+    matbench_folds,
+    matformer_split,
+    random_split,
+)
 from xtalkit.errors import CrystalError, XtalkitError
 
 #: Units of targets the project knows by column name (anything else: ``""``).
@@ -119,9 +132,6 @@ UNITS: dict[str, str] = {
 STRUCTURE_COLUMNS = ("cif", "structure", "cif_file", "cif_path", "path", "file", "atoms")
 ID_COLUMNS = ("material_id", "id", "jid", "mbid", "name", "Unnamed: 0", "")
 SPLITS = ("train", "val", "test")
-MATBENCH_SEED = 18012019
-MATBENCH_FOLDS = 5
-MATFORMER_SEED = 123
 _SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 _FORMATS = ("auto", "csv", "json", "jarvis", "matbench")
 
@@ -280,111 +290,6 @@ class PropertyTable:
         return SkippedRow(self.files[i], int(self.rows[i]), self.ids[i], " ".join(str(reason).split()))
 
 
-# ---------------------------------------------------------------------------------- structure sources
-def _looks_like_cif(text: str) -> bool:
-    return "\n" in text and ("data_" in text or "_cell_length" in text)
-
-
-def _is_pymatgen_dict(d: dict) -> bool:
-    return "lattice" in d and "sites" in d
-
-
-def _is_jarvis_atoms(d: dict) -> bool:
-    return "lattice_mat" in d and "coords" in d and "elements" in d
-
-
-def jarvis_atoms_to_crystal(atoms: dict, source: str = "") -> Crystal:
-    """A :class:`Crystal` from a JARVIS ``atoms`` dict (``lattice_mat`` rows in Å).
-
-    Raises:
-        CrystalError: for inconsistent or unknown entries.
-    """
-    from xtalkit.elements import atomic_number
-
-    try:
-        lattice = np.asarray(atoms["lattice_mat"], dtype=float).reshape(3, 3)
-        coords = np.asarray(atoms["coords"], dtype=float).reshape(-1, 3)
-        numbers = [atomic_number(str(e)) for e in atoms["elements"]]
-        if len(numbers) != len(coords):
-            raise ValueError(f"{len(numbers)} elements for {len(coords)} coordinates")
-        if abs(np.linalg.det(lattice)) < 1e-6:
-            raise ValueError("singular lattice")
-        frac = coords @ np.linalg.inv(lattice) if atoms.get("cartesian", False) else coords
-        return Crystal(lattice=lattice, numbers=numbers, frac=np.mod(frac, 1.0), source=source or "jarvis")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CrystalError(f"bad JARVIS atoms: {exc}", source=source or None) from None
-
-
-def structure_to_crystal(source) -> Crystal:
-    """A :class:`Crystal` from any structure source (module docstring).
-
-    Raises:
-        CrystalError: one line saying what could not be read.
-    """
-    if isinstance(source, Crystal):
-        return source
-    if isinstance(source, Path):
-        from xtalkit.crystal.cif import read_crystal
-
-        return read_crystal(source)
-    if isinstance(source, str):
-        from xtalkit.crystal.cif import read_crystal
-
-        if _looks_like_cif(source):
-            return read_crystal(source, text=True)
-        return read_crystal(Path(source))
-    if isinstance(source, dict):
-        if _is_jarvis_atoms(source):
-            return jarvis_atoms_to_crystal(source)
-        if _is_pymatgen_dict(source):
-            try:
-                from pymatgen.core import Structure
-
-                structure = Structure.from_dict(source)
-            except Exception as exc:
-                raise CrystalError(f"bad pymatgen structure dict: {type(exc).__name__}: {exc}") from None
-            return Crystal.from_pymatgen(structure)
-        raise CrystalError("dict is neither a JARVIS atoms dict nor a pymatgen structure dict")
-    if hasattr(source, "lattice") and hasattr(source, "sites"):
-        return Crystal.from_pymatgen(source)
-    if hasattr(source, "get_scaled_positions") and hasattr(source, "cell"):
-        return Crystal.from_ase(source)
-    raise CrystalError(f"cannot read a structure from a {type(source).__name__}")
-
-
-def structure_digest(source) -> str:
-    r"""SHA-256 (hex) of a structure source's content, prefixed by its kind.
-
-    * CIF text: ``sha256(b"cif\\0" + text.encode("utf-8"))``;
-    * CIF file: the same over the file's bytes (a copy of a file shares its key);
-    * dicts: ``sha256(b"json\\0" + json.dumps(d, sort_keys=True, separators=(",", ":")))``;
-    * a :class:`Crystal` (or pymatgen/ASE object, converted first): ``b"crystal\\0"`` + the
-      float64 bytes of lattice, fractional coordinates, occupancies and int64 atomic numbers.
-    """
-    h = hashlib.sha256()
-    if isinstance(source, Path) or (isinstance(source, str) and not _looks_like_cif(source)):
-        p = Path(source)
-        try:
-            data = p.read_bytes()
-        except OSError:
-            raise CrystalError("no such file", source=str(p)) from None
-        h.update(b"cif\0")
-        h.update(data)
-    elif isinstance(source, str):
-        h.update(b"cif\0")
-        h.update(source.encode("utf-8"))
-    elif isinstance(source, dict):
-        h.update(b"json\0")
-        h.update(json.dumps(source, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8"))
-    else:
-        c = structure_to_crystal(source)
-        h.update(b"crystal\0")
-        for arr in (c.lattice, c.frac, c.occupancy):
-            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
-        h.update(np.ascontiguousarray(c.numbers, dtype=np.int64).tobytes())
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------- reading
 def _open_text(path: Path) -> str:
     raw = path.read_bytes()
@@ -401,7 +306,7 @@ def _detect_format(path: Path, doc) -> str:
         return "matbench"
     if isinstance(doc, list) and doc and isinstance(doc[0], dict):
         atoms = doc[0].get("atoms")
-        if isinstance(atoms, dict) and _is_jarvis_atoms(atoms):
+        if isinstance(atoms, dict) and is_jarvis_atoms(atoms):
             return "jarvis"
         return "json"
     raise XtalkitError(f"{path}: not a table of structures (CSV, JSON records, JARVIS or Matbench JSON)")
@@ -439,7 +344,7 @@ def _structure_source(value, base: Path):
         return None, f"structure of type {type(value).__name__} is not CIF text, a path or a dict"
     if not value.strip():
         return None, "no structure"
-    if _looks_like_cif(value):
+    if looks_like_cif(value):
         return value, ""
     p = Path(value.strip())
     if not p.is_absolute():
@@ -621,66 +526,6 @@ def _read_matbench(path: Path, doc: dict, target: str | None) -> PropertyTable:
 
 
 # -------------------------------------------------------------------------------------------- splits
-def random_split(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray:
-    """Labels of a seeded random split (module docstring, ``random``): (n,) object array."""
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise XtalkitError("split fractions must be three non-negative numbers summing to 1")
-    n_val = round(fractions[1] * n)
-    n_test = round(fractions[2] * n)
-    perm = np.random.default_rng(seed).permutation(n)
-    labels = np.full(n, "train", dtype=object)
-    labels[perm[n - n_val - n_test : n - n_test]] = "val"
-    labels[perm[n - n_test :]] = "test"
-    return labels
-
-
-def matformer_split(
-    n: int,
-    n_train: int | None = None,
-    n_val: int | None = None,
-    n_test: int | None = None,
-    seed: int = MATFORMER_SEED,
-    fractions: Sequence[float] = (0.8, 0.1, 0.1),
-) -> np.ndarray:
-    """Labels of ALIGNN's ``get_id_train_val_test`` (module docstring, ``matformer``): (n,) object array."""
-    n_train = int(fractions[0] * n) if n_train is None else int(n_train)
-    n_val = int(fractions[1] * n) if n_val is None else int(n_val)
-    n_test = int(fractions[2] * n) if n_test is None else int(n_test)
-    if n_train + n_val + n_test > n:
-        raise XtalkitError(f"matformer split: {n_train} + {n_val} + {n_test} rows asked, {n} available")
-    ids = list(range(n))
-    rng = random.Random(seed)  # same stream as random.seed(seed); random.shuffle(ids)
-    rng.shuffle(ids)
-    labels = np.full(n, "", dtype=object)
-    labels[ids[:n_train]] = "train"
-    if n_test > 0:
-        labels[ids[n - n_val - n_test : n - n_test]] = "val"
-        labels[ids[n - n_test :]] = "test"
-    else:
-        labels[ids[n - n_val :]] = "val"
-    return labels
-
-
-def matbench_folds(n: int, n_folds: int = MATBENCH_FOLDS, seed: int = MATBENCH_SEED) -> np.ndarray:
-    """Test fold of every row under ``KFold(n_folds, shuffle=True, random_state=seed)`` (scikit-learn).
-
-    Returns:
-        (n,) int64 fold index; fold k is the test set of Matbench fold k.
-    """
-    if n < n_folds:
-        raise XtalkitError(f"matbench split: {n} rows cannot make {n_folds} folds")
-    order = np.arange(n)
-    np.random.RandomState(seed).shuffle(order)  # what KFold does with an int random_state
-    sizes = np.full(n_folds, n // n_folds, dtype=np.int64)
-    sizes[: n % n_folds] += 1
-    fold = np.empty(n, dtype=np.int64)
-    start = 0
-    for k, size in enumerate(sizes):
-        fold[order[start : start + size]] = k
-        start += size
-    return fold
-
-
 def assign_split(table: PropertyTable, spec: SplitSpec | str = "auto") -> PropertyTable:
     """Fill ``table.split`` (in place) by ``spec``; returns the table.
 
