@@ -23,12 +23,11 @@ from xtalkit.geometry.rotations import random_rotations_np
 from xtalkit.models.checkpoint import load_model, save_model
 from xtalkit.models.sitenet import (
     SiteNet,
-    attention_distance_histogram,
     long_range_coefficient,
-    plot_attention_histogram,
     segment_softmax,
     straight_through_clamp,
 )
+from xtalkit.property.sitenet_analysis import attention_distance_histogram, plot_attention_histogram
 
 from conftest import TRICLINIC, lattice_from_parameters
 
