@@ -57,7 +57,7 @@ def test_overfit_five_structures(small_dataset, tmp_path):
         progress=False,
         limit_train_structures=5,
         validate_on_train=True,
-    )
+    ).summary
     assert summary["train_structures"] == 5
     assert summary["best_val_mae"] < 1e-3, summary["best_val_mae"]
     model, meta = load_model(tmp_path / "run" / "model.pt")
@@ -103,7 +103,7 @@ def test_harmonic_head_trains_from_the_command_line(small_dataset, tmp_path, cap
 def test_resume_continues_a_run(small_dataset, tmp_path):
     run = tmp_path / "run"
     config = make_config("cpu", dim=16, num_layers=1, epochs=3)
-    first = train(config, [small_dataset], run, progress=False, stop_after_epochs=1)  # an interrupted run
+    first = train(config, [small_dataset], run, progress=False, stop_after_epochs=1).summary  # interrupted
     assert first["epochs_run"] == 1
     with pytest.raises(XtalkitError, match="already there"):
         train(config, [small_dataset], run, progress=False)
@@ -115,7 +115,7 @@ def test_resume_continues_a_run(small_dataset, tmp_path):
             progress=False,
             resume=True,
         )
-    summary = train(config, [small_dataset], run, progress=False, resume=True)
+    summary = train(config, [small_dataset], run, progress=False, resume=True).summary
     assert summary["epochs_run"] == 3
     rows = (run / "metrics.csv").read_text().splitlines()
     epochs = [line.split(",")[0] for line in rows[1:]]

@@ -120,7 +120,7 @@ def run_cartnet_adp(args: argparse.Namespace) -> int:
         max_time_minutes=args.max_time,
         progress=not args.quiet,
         stop_after_epochs=args.stop_after,
-    )
+    ).summary
     if summary:
         print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
     return 0

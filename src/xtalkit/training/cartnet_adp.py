@@ -260,7 +260,7 @@ def train(
     limit_train_structures: int | None = None,
     validate_on_train: bool = False,
     stop_after_epochs: int | None = None,
-) -> dict:
+) -> engine.TrainResult:
     """Train CartNet on the train splits of ``data_dirs``; select on their validation splits.
 
     Args:
@@ -279,7 +279,7 @@ def train(
             still spans ``config.epochs``.
 
     Returns:
-        Summary dict (also stored in ``model.pt``'s metadata).
+        :class:`~xtalkit.training.engine.TrainResult`; ``summary`` is ``model.pt``'s metadata.
     """
     out = Path(out_dir)
     data_dirs = [Path(d) for d in data_dirs]
@@ -340,7 +340,7 @@ def train(
         sync_batchnorm=devices > 1,
     )  # fmt: skip
     if not run.rank_zero:
-        return {}
+        return engine.TrainResult(module.model.cpu().eval(), {}, out)
     summary = {
         "config": config.as_dict(),
         "data": [str(d) for d in data_dirs],
@@ -358,5 +358,6 @@ def train(
         "strategy": strategy,
         **engine.versions(),
     }
-    save_model(out / "model.pt", module.model, metadata={"task": "adp", **summary})
-    return summary
+    model = module.model.cpu().eval()
+    save_model(out / "model.pt", model, metadata={"task": "adp", **summary})
+    return engine.TrainResult(model, summary, out)

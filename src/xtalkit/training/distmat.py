@@ -251,19 +251,8 @@ def _lightning_module_class():
     return DistMatModule
 
 
-@dataclasses.dataclass
-class DistMatTrainResult:
-    """What :func:`train_distmat` leaves behind.
-
-    Attributes:
-        model: the best network (eval mode, CPU), the one in ``model.pt``.
-        summary: the metadata stored in ``model.pt``.
-        run_dir: the run directory.
-    """
-
-    model: torch.nn.Module
-    summary: dict
-    run_dir: Path
+#: Kept for scripts written against earlier versions.
+DistMatTrainResult = engine.TrainResult
 
 
 def select_training_rows(dataset, config: DistMatConfig) -> dict[str, np.ndarray]:
@@ -285,7 +274,7 @@ def train_distmat(
     max_time_minutes: float | None = None,
     progress: bool = True,
     evaluate_test: bool = True,
-) -> DistMatTrainResult:
+) -> engine.TrainResult:
     """Train a distance-matrix network, keeping the epoch with the lowest validation loss.
 
     Args:
@@ -300,7 +289,7 @@ def train_distmat(
         evaluate_test: also score the best model on the test rows.
 
     Returns:
-        :class:`DistMatTrainResult`; ``summary`` holds bins, cell convention, sizes,
+        :class:`~xtalkit.training.engine.TrainResult`; ``summary`` holds bins, cell convention, sizes,
         validation (and test) metrics of :func:`evaluate_distmat`, epochs and seconds.
 
     Raises:
@@ -382,4 +371,4 @@ def train_distmat(
         **engine.versions(),
     }
     save_model(out / "model.pt", model, metadata=summary)
-    return DistMatTrainResult(model, summary, out)
+    return engine.TrainResult(model, summary, out)

@@ -10,7 +10,8 @@ configuration, its LightningModule and its data preparation, and trains through:
 * :func:`fit`: ``L.Trainer`` with a CSV logger, best and last checkpoints on the
   monitored metric, optional stop-after and wall-time limits, the merge of resumed
   metrics on rank 0, and the best epoch's weights loaded back into the module;
-* :func:`versions` and :func:`finite`: the metadata every model file records.
+* :func:`versions` and :func:`finite`: the metadata every model file records;
+* :class:`TrainResult`: what every trainer returns.
 """
 
 from __future__ import annotations
@@ -175,6 +176,21 @@ def fit(
         state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     return Fit(module, finite(ckpt.best_model_score), int(trainer.current_epoch), seconds, rank_zero)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What every trainer returns.
+
+    Attributes:
+        model: the best network (eval mode, CPU), the one saved in ``model.pt``.
+        summary: the metadata stored in ``model.pt`` (empty on ranks other than 0).
+        run_dir: the run directory.
+    """
+
+    model: torch.nn.Module
+    summary: dict
+    run_dir: Path
 
 
 def versions() -> dict[str, str]:

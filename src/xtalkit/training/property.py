@@ -339,19 +339,8 @@ def _lightning_module_class():
     return PropertyModule
 
 
-@dataclasses.dataclass
-class PropertyTrainResult:
-    """What :func:`train` leaves behind.
-
-    Attributes:
-        model: the best network (eval mode, CPU), the one saved in ``model.pt``.
-        summary: the metadata stored in ``model.pt``.
-        run_dir: the run directory.
-    """
-
-    model: torch.nn.Module
-    summary: dict
-    run_dir: Path
+#: Kept for scripts written against earlier versions.
+PropertyTrainResult = engine.TrainResult
 
 
 def _write_skipped(path: Path, rows) -> None:
@@ -386,7 +375,7 @@ def train(
     devices: int = 1,
     strategy: str = "auto",
     evaluate_test: bool = True,
-) -> PropertyTrainResult:
+) -> engine.TrainResult:
     """Train on the ``train`` rows of ``data``, keep the epoch with the lowest validation MAE.
 
     Args:
@@ -404,7 +393,7 @@ def train(
         evaluate_test: also score the best model on the test rows.
 
     Returns:
-        :class:`PropertyTrainResult`; ``summary`` holds target, units, data, split sizes,
+        :class:`~xtalkit.training.engine.TrainResult`; ``summary`` holds target, units, data, split sizes,
         validation (and test) MAE in target units, and seconds.
 
     Raises:
@@ -463,7 +452,7 @@ def train(
     )  # fmt: skip
     model = module.model.cpu().eval()
     if not run.rank_zero:
-        return PropertyTrainResult(model, {}, out)
+        return engine.TrainResult(model, {}, out)
     batch = config.batch_size if config.model == "cartnet" else 64
     val = evaluate_dataset(model, val_set, batch_size=batch, max_sites=getattr(config, "max_sites", 1200))
     test = None
@@ -496,4 +485,4 @@ def train(
         **engine.versions(),
     }
     save_model(out / "model.pt", model, metadata=summary)
-    return PropertyTrainResult(model, summary, out)
+    return engine.TrainResult(model, summary, out)
