@@ -335,8 +335,6 @@ class FeatureDataset:
 
     def element_counts(self) -> dict[str, int]:
         """Structures containing each element (key: atomic number as text)."""
-        counts: dict[int, int] = {}
-        for k in range(len(self)):
-            for z in np.unique(self.numbers(k)).tolist():
-                counts[int(z)] = counts.get(int(z), 0) + 1
-        return {str(z): n for z, n in sorted(counts.items())}
+        from xtalkit.training.engine import element_counts
+
+        return element_counts(self.numbers(k) for k in range(len(self)))

@@ -163,13 +163,8 @@ def leaking_training_ids(data_dirs: list[Path], tolerance: float = 0.03) -> set[
 
 
 def training_element_counts(dataset: ADPGraphDataset) -> dict[str, int]:
-    """Atoms of each element (key: atomic number as text) in a dataset's structures."""
-    counts: dict[int, int] = {}
-    for s, i in dataset.index:
-        z, n = np.unique(dataset.stores[s][i].numbers, return_counts=True)
-        for a, b in zip(z.tolist(), n.tolist(), strict=True):
-            counts[a] = counts.get(a, 0) + b
-    return {str(k): v for k, v in sorted(counts.items())}
+    """Structures containing each element (key: atomic number as text), as every model file records."""
+    return engine.element_counts(dataset.stores[s][i].numbers for s, i in dataset.index)
 
 
 def build_model(

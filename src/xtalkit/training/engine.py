@@ -193,6 +193,24 @@ class TrainResult:
     run_dir: Path
 
 
+def element_counts(structures: Iterable) -> dict[str, int]:
+    """``train_element_counts`` of every model file: structures containing each element.
+
+    Args:
+        structures: atomic-number arrays, one per training structure.
+
+    Returns:
+        Atomic number as text → number of structures that contain it, ascending Z.
+    """
+    import numpy as np
+
+    counts: dict[int, int] = {}
+    for numbers in structures:
+        for z in np.unique(np.asarray(numbers)).tolist():
+            counts[int(z)] = counts.get(int(z), 0) + 1
+    return {str(z): n for z, n in sorted(counts.items())}
+
+
 def versions() -> dict[str, str]:
     """Versions recorded in every model file."""
     from xtalkit import __version__
