@@ -31,7 +31,10 @@ def test_run_directory_guard_and_resume_check(tmp_path):
     assert engine.open_run(out, resume=True, config={"epochs": 2, "lr": 1e-3, "num_workers": 4}) == []
     with pytest.raises(XtalkitError, match=r"changed: epochs, lr \(why\)"):
         engine.open_run(out, resume=True, config={"epochs": 3, "lr": 1e-2, "num_workers": 0}, note=" (why)")
-    assert engine.open_run(out, resume=True, config={"epochs": 3, "lr": 1e-3}, free=("epochs", "num_workers")) == []
+    assert (
+        engine.open_run(out, resume=True, config={"epochs": 3, "lr": 1e-3}, free=("epochs", "num_workers"))
+        == []
+    )
 
 
 def test_finite_metrics_are_numbers_or_none():

@@ -40,3 +40,27 @@ def test_predictors_refuse_a_model_of_another_task():
         ADPPredictor("formation-energy")
     with pytest.raises(XtalkitError, match="not a property model"):
         PropertyPredictor("harmonic-adp")
+
+
+def test_init_args_are_the_constructor_parameters():
+    """Models record every constructor parameter themselves; the file rebuilds an equal model."""
+    import inspect
+
+    import torch
+
+    from xtalkit.models.cartnet import CartNet
+    from xtalkit.models.checkpoint import load_model, save_model
+
+    m = CartNet(dim=16, num_layers=1, num_rbf=8, head="harmonic", direction=False, temperature_mean=300)
+    params = [p for p in inspect.signature(CartNet.__init__).parameters if p != "self"]
+    assert list(m.init_args) == params
+    assert m.init_args["temperature_mean"] == 300.0 and isinstance(m.init_args["temperature_mean"], float)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_model(Path(tmp) / "m.pt", m)
+        back, _ = load_model(path)
+    assert back.init_args == m.init_args
+    for a, b in zip(back.state_dict().values(), m.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -51,6 +51,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from xtalkit.data.graphs import GraphBatch
+from xtalkit.models.checkpoint import constructor_arguments
 
 Z_EMBED = 104  # atomic numbers 1-103 (index 0 unused)
 CHOLESKY_EPS = 1e-4  # Å, added to the softplus diagonal of L
@@ -169,15 +170,9 @@ class CartNet(nn.Module):
             raise ValueError("the harmonic head needs an invariant backbone (direction=False)")
         if temperature_std <= 0:
             raise ValueError("temperature_std must be positive")
-        self.init_args = {
-            "dim": dim, "num_layers": num_layers, "num_rbf": num_rbf, "cutoff": cutoff, "head": head,
-            "envelope": envelope, "direction": direction, "temperature": temperature,
-            "temperature_mean": float(temperature_mean), "temperature_std": float(temperature_std),
-            "initial_uiso": initial_uiso, "target_mean": float(target_mean), "target_std": float(target_std),
-            "hydrogens": hydrogens,
-        }  # fmt: skip
-        if head == "harmonic":
-            self.init_args.update(rigid_body=rigid_body, head_directions=head_directions)
+        temperature_mean, temperature_std = float(temperature_mean), float(temperature_std)
+        target_mean, target_std = float(target_mean), float(target_std)
+        self.init_args = constructor_arguments(type(self), locals())
         self.hydrogens = hydrogens
         self.dim, self.num_rbf, self.cutoff, self.head_kind = dim, num_rbf, cutoff, head
         self.use_envelope, self.use_direction, self.use_temperature = (

@@ -54,6 +54,19 @@ def _plain(value, where: str):
     raise TypeError(f"{where}: {type(value).__name__} is not plain data")
 
 
+def constructor_arguments(cls: type, values: dict) -> dict:
+    """A model's ``init_args``: every parameter of ``cls.__init__`` with its value, as plain data.
+
+    Models call ``self.init_args = constructor_arguments(type(self), locals())`` after
+    normalizing their arguments, so the file records exactly what rebuilds the model
+    (:func:`load_model` calls ``cls(**init_args)``) and no list is written by hand.
+    """
+    import inspect
+
+    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return {name: _plain(values[name], f"{cls.__name__}.{name}") for name in params}
+
+
 def save_model(path: str | os.PathLike, model: torch.nn.Module, metadata: dict | None = None) -> Path:
     """Write a model file atomically.
 

@@ -40,6 +40,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from xtalkit.models.checkpoint import constructor_arguments
+
 PAPER_D_MIN = 0.9488  # Å, Mp_12 minimum distance (§3.1)
 PAPER_D_MAX = 23.3361  # Å, Mp_12 maximum distance (§3.1)
 
@@ -145,14 +147,7 @@ class DistMatNet(nn.Module):
         feature_std = [float(v) for v in feature_std]
         if len(feature_mean) != num_features or len(feature_std) != num_features:
             raise ValueError("feature_mean and feature_std need num_features entries")
-        self.init_args = {
-            "num_groups": int(num_groups), "d_min": float(d_min), "d_max": float(d_max),
-            "max_atoms": int(max_atoms), "num_features": int(num_features),
-            "filters_1d": int(filters_1d), "blocks_1d": int(blocks_1d),
-            "filters_2d": int(filters_2d), "blocks_2d": int(blocks_2d), "double_every": int(double_every),
-            "kernel_1d": int(kernel_1d), "kernel_2d": int(kernel_2d),
-            "feature_mean": feature_mean, "feature_std": feature_std,
-        }  # fmt: skip
+        self.init_args = constructor_arguments(type(self), locals())
         self.num_groups, self.max_atoms = int(num_groups), int(max_atoms)
         self.register_buffer("feature_mean", torch.tensor(feature_mean, dtype=torch.float32))
         self.register_buffer("feature_std", torch.tensor(feature_std, dtype=torch.float32))

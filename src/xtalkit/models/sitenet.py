@@ -71,6 +71,7 @@ from xtalkit.data.sitenet_features import (
     SitenetBatch,
 )
 from xtalkit.elements import SITENET_FEATURES, Z_MAX, features
+from xtalkit.models.checkpoint import constructor_arguments
 
 N_SCALAR = len(SITE_FEATURE_NAMES)  # 9
 N_INTERACTION = 2
@@ -291,18 +292,7 @@ class SiteNet(nn.Module):
             raise ValueError("target_std must be positive")
         if not pre_pool or blocks < 1:
             raise ValueError("need at least one attention block and one pre-pooling layer")
-        self.init_args = {
-            "embedding_dim": int(embedding_dim), "heads": int(heads),
-            "site_dim_per_head": int(site_dim_per_head),
-            "interaction_dim_per_head": int(interaction_dim_per_head),
-            "blocks": int(blocks), "attention_hidden": [int(w) for w in attention_hidden],
-            "pre_pool": [int(w) for w in pre_pool], "post_pool": [int(w) for w in post_pool],
-            "distance_cutoff": None if distance_cutoff is None else float(distance_cutoff),
-            "clamp_output": bool(clamp_output), "shared_head_features": bool(shared_head_features),
-            "standardize_site_features": bool(standardize_site_features),
-            "target_mean": float(target_mean), "target_std": float(target_std),
-            "max_atoms": int(max_atoms), "log_coulomb_clip": float(log_coulomb_clip),
-        }  # fmt: skip
+        self.init_args = constructor_arguments(type(self), locals())
         self.distance_cutoff = self.init_args["distance_cutoff"]
         self.clamp_output = bool(clamp_output)
         self.max_atoms = int(max_atoms)
