@@ -41,3 +41,32 @@ def test_finite_metrics_are_numbers_or_none():
     assert engine.finite(0.5) == 0.5
     assert engine.finite(None) is None and engine.finite(math.nan) is None and engine.finite(math.inf) is None
     assert set(engine.versions()) == {"torch", "xtalkit"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "cartnet-adp", "--data", "nowhere", "-o", "run"],
+        ["train", "property", "cartnet", "--data", "nowhere.csv", "--target", "y", "-o", "run"],
+        ["train", "distmat", "--data", "nowhere.csv", "-o", "run"],
+    ],
+)
+def test_every_trainer_reads_a_config_file_and_refuses_unknown_settings(argv, tmp_path, capsys, monkeypatch):
+    from xtalkit.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("epochs: 3\nlearning_rate_typo: 0.1\n")
+    assert main([*argv, "--config", "bad.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown settings learning_rate_typo" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_config_file_values_and_flags_merge(tmp_path):
+    from xtalkit.cli.train import merged
+
+    (tmp_path / "c.yaml").write_text("epochs: 3\nlr: 0.01\n")
+    (tmp_path / "run.json").write_text('{"config": {"epochs": 7}}')  # a run's own config.json
+    assert merged(str(tmp_path / "c.yaml"), {"epochs": 5, "lr": None}) == {"epochs": 5, "lr": 0.01}
+    assert merged(str(tmp_path / "run.json"), {}) == {"epochs": 7}
+    assert merged(None, {"seed": 1, "lr": None}) == {"seed": 1}

@@ -54,6 +54,9 @@ def add_train_parser(acts: argparse._SubParsersAction, name: str) -> argparse.Ar
     )
     _data_args(tr)
     tr.add_argument("--no-lattice", action="store_true", help="do not fit the lattice model")
+    from xtalkit.cli.train import add_config_option
+
+    add_config_option(tr)
     tr.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     tr.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
     tr.add_argument("--quiet", action="store_true")
@@ -229,13 +232,13 @@ def _dataset(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``xtalkit csp train``."""
+    from xtalkit.cli.train import merged
     from xtalkit.csp.lattice import fit_lattice_model
     from xtalkit.training.distmat import make_config, train_distmat
 
-    config = make_config(
-        args.preset, num_groups=args.groups, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, max_train=args.max_train, bins_range=args.bins_range,
-    )  # fmt: skip
+    flags = {"num_groups": args.groups, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "seed": args.seed, "max_train": args.max_train, "bins_range": args.bins_range}  # fmt: skip
+    config = make_config(args.preset, **merged(args.config, flags))
     ds = _dataset(args)
     result = train_distmat(
         config, ds, args.out, resume=args.resume, max_time_minutes=args.max_time, progress=_progress(args)

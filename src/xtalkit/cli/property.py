@@ -118,6 +118,9 @@ def add_train_parser(acts: argparse._SubParsersAction, name: str) -> argparse.Ar
     tr.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     tr.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    from xtalkit.cli.train import add_config_option
+
+    add_config_option(tr)
     tr.set_defaults(func=run_train)
     return tr
 
@@ -198,7 +201,9 @@ def run_train(args: argparse.Namespace) -> int:
         if overrides.pop("batch_size") is not None:
             raise XtalkitError("Site-Net batches by unique sites: use --max-sites, not --batch-size")
         overrides["clamp_output"] = {"auto": None, "yes": True, "no": False}[args.clamp]
-    config = make_config(args.model, args.preset, **overrides)
+    from xtalkit.cli.train import merged
+
+    config = make_config(args.model, args.preset, **merged(args.config, overrides))
     table = _table(args, args.target)
     result = train(
         config, table, args.out, cache=_cache(args), workers=args.workers, resume=args.resume,

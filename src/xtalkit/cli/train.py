@@ -6,6 +6,7 @@ import argparse
 import json
 
 from xtalkit.cli import options as opt
+from xtalkit.errors import XtalkitError
 
 
 def _flag(p: argparse.ArgumentParser, name: str, help: str) -> None:
@@ -33,11 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--head", choices=["cholesky", "harmonic"], default=None, help="ADP head")
     c.add_argument("--loss", choices=["l1", "size_shape", "size_shape_l1"], default=None, help="loss")
     c.add_argument("--monitor", choices=["val_mae", "val_loss"], default=None, help="selects the best epoch")
-    c.add_argument(
-        "--config",
-        default=None,
-        help="YAML or JSON file of settings (e.g. a previous run's config.json); flags override it",
-    )
+    add_config_option(c)
     pos, real = opt.positive_int, opt.positive_float
     for name, typ in (
         ("dim", pos), ("num-layers", pos), ("num-rbf", pos), ("cutoff", real), ("batch-size", pos),
@@ -73,15 +70,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     csp.add_train_lattice_parser(models, "lattice")
 
 
-def load_settings(path: str) -> dict:
-    """Settings from a YAML/JSON file: a flat mapping, or a run's ``config.json`` ({"config": {...}})."""
+def load_settings(path: str | None) -> dict:
+    """Settings from a YAML/JSON file: a flat mapping, or a run's ``config.json`` ({"config": {...}}).
+
+    Every trainer's ``make_config`` refuses unknown keys; ``None`` gives an empty mapping.
+    """
     from pathlib import Path
 
     import yaml
 
     from xtalkit.errors import XtalkitError
-    from xtalkit.training.cartnet_adp import CartNetADPConfig
 
+    if path is None:
+        return {}
     try:
         doc = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -90,11 +91,20 @@ def load_settings(path: str) -> dict:
         doc = doc["config"]
     if not isinstance(doc, dict):
         raise XtalkitError(f"{path}: settings must be a mapping")
-    known = {f for f in CartNetADPConfig.__dataclass_fields__}
-    unknown = sorted(set(doc) - known)
-    if unknown:
-        raise XtalkitError(f"{path}: unknown settings {', '.join(unknown)}")
     return doc
+
+
+def add_config_option(p: argparse.ArgumentParser) -> None:
+    """``--config FILE`` for every trainer: YAML or JSON settings that the flags override."""
+    help_ = "YAML or JSON file of settings (e.g. a previous run's config.json); flags override it"
+    p.add_argument("--config", default=None, help=help_)
+
+
+def merged(settings_file: str | None, flags: dict) -> dict:
+    """Settings from ``--config`` with the given (non-None) flags on top."""
+    out = load_settings(settings_file)
+    out.update({k: v for k, v in flags.items() if v is not None})
+    return out
 
 
 def run_cartnet_adp(args: argparse.Namespace) -> int:
@@ -106,10 +116,11 @@ def run_cartnet_adp(args: argparse.Namespace) -> int:
         "seed", "num_workers", "hydrogens", "envelope", "direction", "temperature", "augment", "head", "loss",
         "monitor", "rigid_body", "head_directions",
     )  # fmt: skip
-    flags = {name: getattr(args, name) for name in names}
-    settings = load_settings(args.config) if args.config else {}
-    settings.update({k: v for k, v in flags.items() if v is not None})
-    config = make_config(args.preset, **settings)
+    settings = merged(args.config, {name: getattr(args, name) for name in names})
+    try:
+        config = make_config(args.preset, **settings)
+    except XtalkitError as exc:
+        raise XtalkitError(f"{args.config or 'settings'}: {exc}") from None
     summary = train(
         config,
         args.data,

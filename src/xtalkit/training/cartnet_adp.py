@@ -132,9 +132,18 @@ PRESETS: dict[str, dict] = {
 
 
 def make_config(preset: str = "paper", **overrides) -> CartNetADPConfig:
-    """A configuration from a preset name plus explicit overrides (None values ignored)."""
+    """A configuration from a preset name plus explicit overrides (None values ignored).
+
+    Raises:
+        XtalkitError: unknown preset or setting.
+    """
     if preset not in PRESETS:
         raise XtalkitError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    unknown = sorted(
+        k for k, v in overrides.items() if v is not None and k not in CartNetADPConfig.__dataclass_fields__
+    )
+    if unknown:
+        raise XtalkitError(f"unknown settings {', '.join(unknown)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     return CartNetADPConfig(**values)
 
