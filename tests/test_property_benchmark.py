@@ -136,3 +136,20 @@ def test_benchmark_end_to_end_resume_and_package(data_dir, tmp_path):
     assert "folds 0–6 training, 7 validation, 8 test" in card
     with pytest.raises(SystemExit):  # a formation-energy run is not a band-gap model
         package.main([str(run), "--name", "band-gap", "--out", str(out)])
+
+
+def test_cli_applies_the_same_transform_and_subsample_as_the_benchmark(data_dir, capsys):
+    """`--transform log10 --max-train N` in the CLI gives the benchmark's table (one library function)."""
+    import json
+
+    from xtalkit.cli.main import main
+    from xtalkit.data.transforms import apply_transforms
+
+    t = load_splits(data_dir / "aflow" / "bulk_modulus", "bulk_modulus")
+    lib = apply_transforms(t, transform="log10", max_train=10, max_val=3, seed=0)
+    assert lib.ids == bench.subsample(bench.log10_table(t), 10, 3, None, seed=0).ids
+    argv = ["property", "baseline", "--data", str(data_dir / "aflow" / "bulk_modulus"), "--target",
+            "bulk_modulus", "--transform", "log10", "--max-train", "10", "--max-val", "3", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["units"] == "log10 GPa" and doc["train"] == 10 and doc["mae"]["val"]["n"] == 3

@@ -54,6 +54,12 @@ def _add_data_args(p: argparse.ArgumentParser, *, target_required: bool) -> None
         "--cache", default=None, help="feature cache directory (default $XTALKIT_CACHE_DIR or ~/.cache)"
     )
     p.add_argument("--no-cache", action="store_true", help="featurize in memory only")
+    p.add_argument("--transform", choices=["none", "log10"], default="none",
+                   help="learn and score log10 of the target (moduli; rows ≤ 0 skipped)")  # fmt: skip
+    for split in ("train", "val", "test"):
+        p.add_argument(f"--max-{split}", type=opt.positive_int, default=None, metavar="N",
+                       help=f"at most N {split} rows, seeded draw (--subsample-seed)")  # fmt: skip
+    p.add_argument("--subsample-seed", type=opt.nonnegative_int, default=0)
 
 
 def _table(args: argparse.Namespace, target: str | None):
@@ -64,9 +70,13 @@ def _table(args: argparse.Namespace, target: str | None):
         spec.fractions = tuple(args.fractions)
     if args.fold_column:
         spec.fold_column = args.fold_column
-    return load_splits(
+    from xtalkit.data.transforms import apply_transforms
+
+    table = load_splits(
         args.data, target, split=spec, val_data=args.val_data, test_data=args.test_data, format=args.format
     )
+    return apply_transforms(table, transform=args.transform, max_train=args.max_train, max_val=args.max_val,
+                            max_test=args.max_test, seed=args.subsample_seed)  # fmt: skip
 
 
 def _progress(args: argparse.Namespace) -> bool:
