@@ -473,10 +473,13 @@ def test_cli_train_and_train_lattice(table, cache_dir, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["n_train"] == 9
     assert load(tmp_path / "lat.npz", task="lattice").model.meta["n_train"] == 9
     # scored by the library function the benchmark uses, through the CLI
-    assert cli(["csp", "evaluate-lattice", "--data", str(table), "--model", str(tmp_path / "lat.npz"),
-                "--cache", str(cache_dir), "--json"]) == 0  # fmt: skip
+    argv = ["csp", "evaluate-lattice", "--data", str(table), "--model", str(tmp_path / "lat.npz"),
+            "--cache", str(cache_dir)]  # fmt: skip
+    assert cli([*argv, "--json"]) == 0
     res = json.loads(capsys.readouterr().out)["results"]
     assert res["n_test"] == 2 and res["n_train"] == 9 and 0 <= res["model"]["space_group_top10"] <= 1
+    assert cli(argv) == 0
+    assert "| space group within the first 5 |" in capsys.readouterr().out
 
 
 def test_plan_over_several_cells_uses_each_group_once_in_its_smallest_cell(lattice):

@@ -155,7 +155,10 @@ def lattice_markdown(doc: dict) -> str:
         "| quantity | lattice model | baseline |",
         "|---|---|---|",
     ]
+    def cell(value, fmt: str) -> str:
+        return "–" if value is None else fmt.format(value)
+
     for name, key, fmt in rows:
-        lines.append(f"| {name} | {fmt.format(r['model'][key])} | {fmt.format(r['baseline'][key])} |")
-    lines += ["", f"Wall time {doc['seconds']:.0f} s.", ""]
+        lines.append(f"| {name} | {cell(r['model'][key], fmt)} | {cell(r['baseline'][key], fmt)} |")
+    lines += ["", f"Wall time {doc['seconds']:.0f} s.", ""] if "seconds" in doc else [""]
     return "\n".join(lines)
