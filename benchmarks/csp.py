@@ -140,9 +140,7 @@ def score(entry: dict, pred_root: Path, tops: tuple[int, ...]) -> dict:
         "n_written": len(summary["top"]),
     }
     default = [
-        structure_match(
-            read_structure(d / t["file"]), entry["structure"], ltol=0.2, stol=0.3, angle_tol=5.0
-        )
+        structure_match(read_structure(d / t["file"]), entry["structure"], ltol=0.2, stol=0.3, angle_tol=5.0)
         for t in summary["top"][: max(tops)]
     ]
     for k in tops:

@@ -155,6 +155,7 @@ def lattice_markdown(doc: dict) -> str:
         "| quantity | lattice model | baseline |",
         "|---|---|---|",
     ]
+
     def cell(value, fmt: str) -> str:
         return "–" if value is None else fmt.format(value)
 
