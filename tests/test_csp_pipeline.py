@@ -497,3 +497,25 @@ def test_plan_over_several_cells_uses_each_group_once_in_its_smallest_cell(latti
     assert [(g["space_group"], g["cell"]) for g in fixed] == [(225, "Na4Cl4")]
     with pytest.raises(XtalkitError, match="space group 229"):
         plan_space_groups(["NaCl"], lattice, cfg, space_groups=[229])
+
+
+def test_distmat_stops_resumes_and_trains_on_two_processes(table, cache_dir, tmp_path, capsys):
+    """The engine's stop-after and DDP reach the distance-matrix trainer through `xtalkit train`."""
+    import os
+    import subprocess
+    import sys
+
+    common = ["train", "distmat", "--data", str(table), "--preset", "cpu", "--epochs", "2", "--batch-size", "2",
+              "--groups", "5", "--cache", str(cache_dir), "--quiet", "--no-lattice"]  # fmt: skip
+    base = [*common, "-o", str(tmp_path / "run")]
+    assert cli([*base, "--stop-after", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == 1
+    assert cli([*base, "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == 2
+    ddp = [sys.executable, "-m", "xtalkit.cli.main", *common, "-o", str(tmp_path / "ddp"), "--devices", "2",
+           "--strategy", "ddp"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
+    r = subprocess.run(ddp, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = load_model(tmp_path / "ddp" / "model.pt")[1]
+    assert meta["devices"] == 2 and meta["strategy"] == "ddp" and meta["epochs_run"] == 2

@@ -57,8 +57,9 @@ def add_train_parser(acts: argparse._SubParsersAction, name: str) -> argparse.Ar
     from xtalkit.cli.train import add_config_option
 
     add_config_option(tr)
-    tr.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
-    tr.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
+    from xtalkit.cli.train import add_run_options
+
+    add_run_options(tr)
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=run_train)
     return tr
@@ -257,8 +258,11 @@ def run_train(args: argparse.Namespace) -> int:
     config = make_config(args.preset, **merged(args.config, flags))
     ds = _dataset(args)
     result = train_distmat(
-        config, ds, args.out, resume=args.resume, max_time_minutes=args.max_time, progress=_progress(args)
-    )
+        config, ds, args.out, resume=args.resume, max_time_minutes=args.max_time, progress=_progress(args),
+        devices=args.devices, strategy=args.strategy, stop_after_epochs=args.stop_after,
+    )  # fmt: skip
+    if not result.summary:  # not rank 0 of a multi-process run
+        return 0
     if not args.no_lattice:
         fit_lattice_model(ds).save(Path(args.out) / "lattice.npz")
     s = result.summary

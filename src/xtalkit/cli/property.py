@@ -123,10 +123,9 @@ def add_train_parser(acts: argparse._SubParsersAction, name: str) -> argparse.Ar
     tr.add_argument(
         "--workers", type=opt.nonnegative_int, default=0, help="processes featurizing structures (default 0)"
     )
-    tr.add_argument("--devices", type=opt.positive_int, default=1)
-    tr.add_argument("--strategy", default="auto")
-    tr.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
-    tr.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
+    from xtalkit.cli.train import add_run_options
+
+    add_run_options(tr)
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     from xtalkit.cli.train import add_config_option
 
@@ -218,6 +217,7 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(
         config, table, args.out, cache=_cache(args), workers=args.workers, resume=args.resume,
         max_time_minutes=args.max_time, progress=_progress(args), devices=args.devices,
+        stop_after_epochs=args.stop_after,
         strategy=args.strategy,
     )  # fmt: skip
     s = result.summary

@@ -49,16 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _flag(c, "augment", "no SO(3) augmentation (ablation 6)")
     _flag(c, "rigid-body", "harmonic head without the rigid-body (TLS) part for molecules")
     _flag(c, "head-directions", "harmonic head without directions: spherical ellipsoids (a control)")
-    c.add_argument(
-        "--devices", type=opt.positive_int, default=1, help="processes or accelerators (default 1)"
-    )
-    c.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
-    c.add_argument("--resume", action="store_true", help="continue the run in --out")
-    c.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
-    c.add_argument(
-        "--stop-after", type=opt.positive_int, default=None, metavar="N",
-        help="stop after epoch N (the schedule still spans --epochs); continue later with --resume",
-    )  # fmt: skip
+    add_run_options(c)
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=run_cartnet_adp)
     # one front door for every trainer; the task's own spellings (`xtalkit property train`,
@@ -98,6 +89,21 @@ def add_config_option(p: argparse.ArgumentParser) -> None:
     """``--config FILE`` for every trainer: YAML or JSON settings that the flags override."""
     help_ = "YAML or JSON file of settings (e.g. a previous run's config.json); flags override it"
     p.add_argument("--config", default=None, help=help_)
+
+
+def add_run_options(p: argparse.ArgumentParser, *, devices: bool = True) -> None:
+    """The options every trainer shares: devices, strategy, resume, time limit, stop-after."""
+    if devices:
+        p.add_argument(
+            "--devices", type=opt.positive_int, default=1, help="processes or accelerators (default 1)"
+        )
+        p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the output directory")
+    p.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
+    p.add_argument(
+        "--stop-after", type=opt.positive_int, default=None, metavar="N",
+        help="stop after epoch N (the schedule still spans --epochs); continue later with --resume",
+    )  # fmt: skip
 
 
 def merged(settings_file: str | None, flags: dict) -> dict:

@@ -274,6 +274,9 @@ def train_distmat(
     max_time_minutes: float | None = None,
     progress: bool = True,
     evaluate_test: bool = True,
+    devices: int = 1,
+    strategy: str = "auto",
+    stop_after_epochs: int | None = None,
 ) -> engine.TrainResult:
     """Train a distance-matrix network, keeping the epoch with the lowest validation loss.
 
@@ -287,6 +290,9 @@ def train_distmat(
         max_time_minutes: stop after this wall time (the best model so far is kept).
         progress: Lightning progress bar.
         evaluate_test: also score the best model on the test rows.
+        devices: processes (CPU) or accelerators.
+        strategy: Lightning strategy (``"ddp"`` for several processes).
+        stop_after_epochs: stop (resumably) once this many epochs are done.
 
     Returns:
         :class:`~xtalkit.training.engine.TrainResult`; ``summary`` holds bins, cell convention, sizes,
@@ -346,8 +352,11 @@ def train_distmat(
     run = engine.fit(
         module, train_loader, val_loader, out, monitor="val_loss", epochs=config.epochs, resume=resume,
         old_metrics=old_metrics, max_time_minutes=max_time_minutes, progress=progress, sanity_val_steps=0,
+        devices=devices, strategy=strategy, stop_after_epochs=stop_after_epochs,
     )  # fmt: skip
     model = module.model.cpu().eval()
+    if not run.rank_zero:
+        return engine.TrainResult(model, {}, out)
 
     def metrics(split: str) -> dict | None:
         r = rows[split]
@@ -368,6 +377,8 @@ def train_distmat(
         "epochs_run": run.epochs_run,
         "train_seconds": run.seconds,
         "parameters": int(sum(p.numel() for p in model.parameters())),
+        "devices": devices,
+        "strategy": strategy,
         **engine.versions(),
     }
     save_model(out / "model.pt", model, metadata=summary)

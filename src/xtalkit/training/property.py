@@ -375,6 +375,7 @@ def train(
     devices: int = 1,
     strategy: str = "auto",
     evaluate_test: bool = True,
+    stop_after_epochs: int | None = None,
 ) -> engine.TrainResult:
     """Train on the ``train`` rows of ``data``, keep the epoch with the lowest validation MAE.
 
@@ -391,6 +392,7 @@ def train(
         devices: processes or accelerators (CartNet only; Site-Net batches by a site budget).
         strategy: Lightning strategy (``"ddp"`` for several processes).
         evaluate_test: also score the best model on the test rows.
+        stop_after_epochs: stop (resumably) once this many epochs are done.
 
     Returns:
         :class:`~xtalkit.training.engine.TrainResult`; ``summary`` holds target, units, data, split sizes,
@@ -449,6 +451,7 @@ def train(
         module, train_loader, val_loader, out, monitor="val_mae", epochs=config.epochs, resume=resume,
         old_metrics=old_metrics, devices=devices, strategy=strategy, max_time_minutes=max_time_minutes,
         progress=progress, sanity_val_steps=0, sync_batchnorm=devices > 1 and config.model == "cartnet",
+        stop_after_epochs=stop_after_epochs,
     )  # fmt: skip
     model = module.model.cpu().eval()
     if not run.rank_zero:
