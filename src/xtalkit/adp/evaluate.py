@@ -29,7 +29,9 @@ def predict_batch(
     average_rotations: int = 0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """U_cart (float64, Å²) of the scored atoms of a batch, shape (M, 3, 3).
+    """U_cart (float64, Å², on the CPU) of the scored atoms of a batch, shape (M, 3, 3).
+
+    The batch is moved to the model's device (a GPU when Lightning put the model there).
 
     Args:
         model: a CartNet with a Cholesky head, in eval mode.
@@ -37,13 +39,14 @@ def predict_batch(
         average_rotations: K > 0 averages ``R_kᵀ U(R_k x) R_k`` over K random rotations.
         generator: torch RNG for the rotations.
     """
+    device = next(model.parameters()).device
     if average_rotations <= 0:
-        return model(batch).double()
+        return model(batch.to(device)).double().cpu()
     scored_batch = batch.batch[batch.scored]
     acc = torch.zeros(int(batch.scored.sum()), 3, 3, dtype=torch.float64)
     for _ in range(average_rotations):
         R = random_rotations(batch.n_graphs, generator=generator)
-        U = model(batch.rotated(R)).double()
+        U = model(batch.rotated(R).to(device)).double().cpu()
         Ra = R.double()[scored_batch]
         acc += Ra.transpose(1, 2) @ U @ Ra
     return acc / average_rotations

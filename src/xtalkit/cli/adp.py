@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from xtalkit.cli import options as opt
-from xtalkit.cli.common import Batch, Job
+from xtalkit.cli.common import Batch, Job, add_scale_options, run_sharded, sharded
 from xtalkit.crystal import adp as conv
 from xtalkit.crystal.cif import read_crystal, to_cif_string
 from xtalkit.errors import XtalkitError
@@ -59,6 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--scale-to-input", action="store_true",
         help="keep predicted shapes, rescale to the file's own U_eq/U_iso level (e.g. isotropic refinement)",
     )  # fmt: skip
+    add_scale_options(pr)
     pr.set_defaults(func=run_predict, check=_check_predict)
 
     ck = acts.add_parser(
@@ -241,12 +242,22 @@ def run_predict(args: argparse.Namespace) -> int:
     if several and args.out and Path(args.out).suffix.lower() in _SUFFIXES:
         raise XtalkitError(f"-o {args.out}: give a directory when predicting several files")
     predictor = _predictor(args.model)
+    if sharded(args):
+        shards = Path(args.out or ".") / ".xtalkit-shards"
+        return run_sharded(batch, lambda b: _predict_files(b, predictor, args), network=predictor.model,
+                           shards=shards, args=args)[1]  # fmt: skip
     with batch.session():
-        for job in batch.jobs():
-            with batch.guard(job):
-                _predict_one(job, predictor, args)
-                batch.wrote(job.path)
+        _predict_files(batch, predictor, args)
     return batch.finish()
+
+
+def _predict_files(batch: Batch, predictor, args: argparse.Namespace) -> list:
+    """The loop of ``adp predict`` over a batch (one process, or one shard of several)."""
+    for job in batch.jobs():
+        with batch.guard(job):
+            _predict_one(job, predictor, args)
+            batch.wrote(job.path)
+    return []
 
 
 def _predict_one(job: Job, predictor, args: argparse.Namespace) -> None:

@@ -212,3 +212,46 @@ class Batch:
 
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def add_scale_options(p) -> None:
+    """``--devices/--num-nodes/--strategy`` of batch prediction (:mod:`xtalkit.training.sharded`)."""
+    from xtalkit.cli import options as opt
+
+    p.add_argument(
+        "--devices", type=opt.positive_int, default=None, metavar="N",
+        help="share the files among N processes, GPUs or (per node) through Lightning (default: one "
+             "process, no Lightning)",
+    )  # fmt: skip
+    p.add_argument("--num-nodes", type=opt.positive_int, default=1, help="machines (with --devices)")
+    p.add_argument("--strategy", default="auto", help="Lightning strategy with --devices (default auto: ddp)")
+
+
+def sharded(args) -> bool:
+    """Whether a batch command runs through Lightning (``--devices`` or ``--num-nodes`` given)."""
+    return args.devices is not None or args.num_nodes > 1
+
+
+def run_sharded(batch: Batch, process, *, network, shards: Path, args, files_per_step: int = 1,
+                progress: bool = True):  # fmt: skip
+    """Run a batch command's per-file function through :func:`xtalkit.training.sharded.predict_files`.
+
+    Returns:
+        ``(run, status)``: the merged :class:`~xtalkit.training.sharded.ShardedRun` and the
+        exit status (0 and nothing printed on ranks other than 0).
+    """
+    from xtalkit.training.sharded import predict_files
+
+    run = predict_files(
+        batch.files, process, network=network, shards=shards, devices=args.devices or 1,
+        num_nodes=args.num_nodes, strategy=args.strategy, files_per_step=files_per_step, desc=batch.desc,
+        progress=progress and sys.stderr.isatty(), debug=batch.debug,
+    )  # fmt: skip
+    if not run.rank_zero:
+        return run, 0
+    print(f"{len(batch.files)} files shared among {run.world_size} processes", file=sys.stderr)
+    for msg in run.failures:
+        batch.report.add(msg)
+    batch.outputs = run.outputs
+    batch.started = batch.finished = len(batch.files)
+    return run, batch.finish()

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from xtalkit.cli import options as opt
-from xtalkit.cli.common import Batch, Job
+from xtalkit.cli.common import Batch, Job, add_scale_options, run_sharded, sharded
 from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
 
@@ -155,6 +155,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("-o", "--out", required=True, help="output CSV")
     pr.add_argument("--batch-size", type=opt.positive_int, default=64, help="structures per batch (CartNet)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_scale_options(pr)
     pr.set_defaults(func=run_predict, check=_check_predict)
 
     ev = acts.add_parser(
@@ -241,10 +242,43 @@ def run_predict(args: argparse.Namespace) -> int:
     predictor = PropertyPredictor(args.model, batch_size=args.batch_size)
     batch = Batch(args.files, "predict", debug=getattr(args, "debug", False),
                   show_progress=False if args.quiet else None)  # fmt: skip
+    column = predictor.target or "prediction"
+    rows: list[list[str]] = []
+    if sharded(args):
+        out = Path(args.out)
+        run, status = run_sharded(
+            batch, lambda b: _predict_files(b, predictor, args, []), network=predictor.model,
+            shards=out.parent / f".{out.name}.shards", args=args, files_per_step=args.batch_size,
+            progress=not args.quiet,
+        )  # fmt: skip
+        if not run.rank_zero:
+            return status
+        _write_table(args.out, column, run.rows)
+    else:
+        with batch.session():
+            try:
+                _predict_files(batch, predictor, args, rows)
+            finally:
+                _write_table(args.out, column, rows)  # what was finished, also when interrupted
+        status = batch.finish()
+    units = f" ({predictor.units})" if predictor.units else ""
+    print(f"{args.out}: {batch.outputs} predictions of {column}{units} with {predictor.name}")
+    return status
+
+
+def _write_table(path: str, column: str, rows: list[list[str]]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
-    column = predictor.target or "prediction"
     w.writerow(["file", "block", "formula", column, "units"])
+    w.writerows(rows)
+    atomic_write(path, buf.getvalue())
+
+
+def _predict_files(batch: Batch, predictor, args: argparse.Namespace, rows: list) -> list:
+    """The loop of ``property predict`` over a batch, predicting ``--batch-size`` structures at a time.
+
+    Appends ``[file, block, formula, value, units]`` to ``rows`` as they are finished and returns it.
+    """
     pending: list[Job] = []
 
     def flush() -> None:
@@ -259,24 +293,18 @@ def run_predict(args: argparse.Namespace) -> int:
                 for warning in predictor.warnings(job.crystal):
                     print(f"{job.where}: warning: {warning}", file=sys.stderr)
                 formula = job.crystal.formula.replace(" ", "")
-                w.writerow([str(job.path), job.block, formula, f"{value:.6g}", predictor.units])
+                rows.append([str(job.path), job.block, formula, f"{value:.6g}", predictor.units])
                 batch.wrote(job.path)
 
     chunk = max(1, args.batch_size)
-    with batch.session():
-        try:
-            for job in batch.jobs():
-                pending.append(job)
-                if len(pending) >= chunk:
-                    with batch.guard(f"{pending[0].path} … {pending[-1].path}"):
-                        flush()
-            with batch.guard("last chunk"):
+    for job in batch.jobs():
+        pending.append(job)
+        if len(pending) >= chunk:
+            with batch.guard(f"{pending[0].path} … {pending[-1].path}"):
                 flush()
-        finally:
-            atomic_write(args.out, buf.getvalue())  # what was finished, also when interrupted
-    units = f" ({predictor.units})" if predictor.units else ""
-    print(f"{args.out}: {batch.outputs} predictions of {column}{units} with {predictor.name}")
-    return batch.finish()
+    with batch.guard("last chunk"):
+        flush()
+    return rows
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
