@@ -451,7 +451,7 @@ def test_cli_train_and_train_lattice(table, cache_dir, tmp_path, capsys):
             "--groups", "5", "--cache", str(cache_dir), "-o", str(run), "--quiet"]  # fmt: skip
     assert cli(args) == 0  # the one front door, `xtalkit train`
     shown = json.loads(capsys.readouterr().out)
-    assert shown["sizes"] == {"train": 6, "val": 2, "test": 2} and shown["bins"]["n_groups"] == 5
+    assert shown["data"]["sizes"] == {"train": 6, "val": 2, "test": 2} and shown["bins"]["n_groups"] == 5
     assert shown["epochs_run"] == 2 and shown["cell"] == "conventional"
     from xtalkit.pretrained import load
 

@@ -8,12 +8,13 @@ import math
 import numpy as np
 import pytest
 
+from xtalkit.elements import structures_per_element
 from xtalkit.errors import XtalkitError
 from xtalkit.training import engine
 
 
 def test_element_counts_count_structures_not_atoms():
-    counts = engine.element_counts([np.array([6, 6, 1, 1, 1]), np.array([8, 1]), [6]])
+    counts = structures_per_element([np.array([6, 6, 1, 1, 1]), np.array([8, 1]), [6]])
     assert counts == {"1": 2, "6": 2, "8": 1}
 
 
@@ -63,10 +64,57 @@ def test_every_trainer_reads_a_config_file_and_refuses_unknown_settings(argv, tm
 
 
 def test_config_file_values_and_flags_merge(tmp_path):
-    from xtalkit.cli.train import merged
+    from xtalkit.cli.train_options import merged
 
     (tmp_path / "c.yaml").write_text("epochs: 3\nlr: 0.01\n")
     (tmp_path / "run.json").write_text('{"config": {"epochs": 7}}')  # a run's own config.json
     assert merged(str(tmp_path / "c.yaml"), {"epochs": 5, "lr": None}) == {"epochs": 5, "lr": 0.01}
     assert merged(str(tmp_path / "run.json"), {}) == {"epochs": 7}
     assert merged(None, {"seed": 1, "lr": None}) == {"seed": 1}
+
+
+TRAINERS = [
+    ["train", "cartnet-adp", "--data", "nowhere", "-o", "run"],
+    ["train", "property", "cartnet", "--data", "nowhere.csv", "--target", "y", "-o", "run"],
+    ["train", "property", "sitenet", "--data", "nowhere.csv", "--target", "y", "-o", "run"],
+    ["train", "distmat", "--data", "nowhere.csv", "-o", "run"],
+]
+
+
+@pytest.mark.parametrize("argv", TRAINERS)
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("epochs: 0", "setting epochs: 0 is not positive"),
+        ("lr: -0.001", "setting lr: -0.001 is not positive"),
+        ("epochs: '64'", "setting epochs: '64' is not an integer"),
+        ("lr: .nan", "setting lr: nan is not a finite number"),
+        ("seed: -1", "setting seed: -1 is not ≥ 0"),
+    ],
+)
+def test_settings_of_a_file_meet_the_rules_of_the_flags(argv, text, problem, tmp_path, capsys, monkeypatch):
+    """What argparse refuses in a flag is refused in --config too, with the file named."""
+    from xtalkit.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(text + "\n")
+    assert main([*argv, "--config", "s.yaml"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "s.yaml: " in err and problem in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_make_config_checks_kinds_of_settings():
+    from xtalkit.training.cartnet_adp import make_config as adp_config
+    from xtalkit.training.property import make_config as property_config
+
+    with pytest.raises(XtalkitError, match="setting augment: 1 is not true or false"):
+        adp_config("cpu", augment=1)
+    with pytest.raises(XtalkitError, match=r"setting pct_start: 1\.0 is not a fraction"):
+        adp_config("cpu", pct_start=1.0)
+    with pytest.raises(
+        XtalkitError, match="sitenet: setting post_pool: \\[64, 0\\] is not a list of positive"
+    ):
+        property_config("sitenet", "cpu", post_pool=[64, 0])
+    cfg = property_config("sitenet", "cpu", post_pool=[32, 16], lr=1)  # lists become tuples, ints floats
+    assert cfg.post_pool == (32, 16) and cfg.lr == 1.0 and isinstance(cfg.lr, float)

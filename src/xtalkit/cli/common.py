@@ -242,10 +242,15 @@ def run_sharded(batch: Batch, process, *, network, shards: Path, args, files_per
     """
     from xtalkit.training.sharded import predict_files
 
+    def shard(files: list[Path]) -> tuple[list, list[str], int]:
+        part = Batch([str(f) for f in files], batch.desc, debug=batch.debug, show_progress=False)
+        rows = process(part)
+        return rows, part.report.failures, part.outputs
+
     run = predict_files(
-        batch.files, process, network=network, shards=shards, devices=args.devices or 1,
-        num_nodes=args.num_nodes, strategy=args.strategy, files_per_step=files_per_step, desc=batch.desc,
-        progress=progress and sys.stderr.isatty(), debug=batch.debug,
+        batch.files, shard, network=network, shards=shards, devices=args.devices or 1,
+        num_nodes=args.num_nodes, strategy=args.strategy, files_per_step=files_per_step,
+        progress=progress and sys.stderr.isatty(),
     )  # fmt: skip
     if not run.rank_zero:
         return run, 0

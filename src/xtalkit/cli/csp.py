@@ -23,6 +23,13 @@ import sys
 from pathlib import Path
 
 from xtalkit.cli import options as opt
+from xtalkit.cli.train_options import (
+    add_config_option,
+    add_run_options,
+    merged,
+    print_summary,
+    settings_errors,
+)
 from xtalkit.csp.pipeline import CSPConfig
 from xtalkit.errors import XtalkitError
 
@@ -54,11 +61,7 @@ def add_train_parser(acts: argparse._SubParsersAction, name: str) -> argparse.Ar
     )
     _data_args(tr)
     tr.add_argument("--no-lattice", action="store_true", help="do not fit the lattice model")
-    from xtalkit.cli.train import add_config_option
-
     add_config_option(tr)
-    from xtalkit.cli.train import add_run_options
-
     add_run_options(tr)
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=run_train)
@@ -249,13 +252,13 @@ def _dataset(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``xtalkit csp train``."""
-    from xtalkit.cli.train import merged
     from xtalkit.csp.lattice import fit_lattice_model
     from xtalkit.training.distmat import make_config, train_distmat
 
     flags = {"num_groups": args.groups, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "seed": args.seed, "max_train": args.max_train, "bins_range": args.bins_range}  # fmt: skip
-    config = make_config(args.preset, **merged(args.config, flags))
+    with settings_errors(args.config):
+        config = make_config(args.preset, **merged(args.config, flags))
     ds = _dataset(args)
     result = train_distmat(
         config, ds, args.out, resume=args.resume, max_time_minutes=args.max_time, progress=_progress(args),
@@ -265,11 +268,7 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     if not args.no_lattice:
         fit_lattice_model(ds).save(Path(args.out) / "lattice.npz")
-    s = result.summary
-    shown = {k: s[k] for k in ("bins", "cell", "best_val_loss", "val", "test", "epochs_run", "train_seconds")}
-    shown["sizes"] = s["data"]["sizes"]
-    print(json.dumps(shown, indent=1))
-    print(f"model: {Path(args.out) / 'model.pt'}", file=sys.stderr)
+    print_summary(result.summary, args.out)
     return 0
 
 

@@ -11,6 +11,13 @@ from pathlib import Path
 
 from xtalkit.cli import options as opt
 from xtalkit.cli.common import Batch, Job, add_scale_options, run_sharded, sharded
+from xtalkit.cli.train_options import (
+    add_config_option,
+    add_run_options,
+    merged,
+    print_summary,
+    settings_errors,
+)
 from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
 
@@ -123,12 +130,8 @@ def add_train_parser(acts: argparse._SubParsersAction, name: str) -> argparse.Ar
     tr.add_argument(
         "--workers", type=opt.nonnegative_int, default=0, help="processes featurizing structures (default 0)"
     )
-    from xtalkit.cli.train import add_run_options
-
     add_run_options(tr)
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
-    from xtalkit.cli.train import add_config_option
-
     add_config_option(tr)
     tr.set_defaults(func=run_train)
     return tr
@@ -211,9 +214,8 @@ def run_train(args: argparse.Namespace) -> int:
         if overrides.pop("batch_size") is not None:
             raise XtalkitError("Site-Net batches by unique sites: use --max-sites, not --batch-size")
         overrides["clamp_output"] = {"auto": None, "yes": True, "no": False}[args.clamp]
-    from xtalkit.cli.train import merged
-
-    config = make_config(args.model, args.preset, **merged(args.config, overrides))
+    with settings_errors(args.config):
+        config = make_config(args.model, args.preset, **merged(args.config, overrides))
     table = _table(args, args.target)
     result = train(
         config, table, args.out, cache=_cache(args), workers=args.workers, resume=args.resume,
@@ -221,12 +223,8 @@ def run_train(args: argparse.Namespace) -> int:
         stop_after_epochs=args.stop_after,
         strategy=args.strategy,
     )  # fmt: skip
-    s = result.summary
-    if s:
-        shown = {k: v for k, v in s.items() if k not in ("config", "train_element_counts", "featurizer")}
-        shown["split"] = {"method": s["split"].get("method"), **s["split"]["sizes"]}
-        print(json.dumps(shown, indent=1))
-        print(f"model: {Path(args.out) / 'model.pt'}", file=sys.stderr)
+    if result.summary:
+        print_summary(result.summary, args.out)
     return 0
 
 

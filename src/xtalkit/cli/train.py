@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from xtalkit.cli import options as opt
-from xtalkit.errors import XtalkitError
+from xtalkit.cli.train_options import (
+    add_config_option,
+    add_run_options,
+    merged,
+    print_summary,
+    settings_errors,
+)
 
 
 def _flag(p: argparse.ArgumentParser, name: str, help: str) -> None:
@@ -61,58 +66,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     csp.add_train_lattice_parser(models, "lattice")
 
 
-def load_settings(path: str | None) -> dict:
-    """Settings from a YAML/JSON file: a flat mapping, or a run's ``config.json`` ({"config": {...}}).
-
-    Every trainer's ``make_config`` refuses unknown keys; ``None`` gives an empty mapping.
-    """
-    from pathlib import Path
-
-    import yaml
-
-    from xtalkit.errors import XtalkitError
-
-    if path is None:
-        return {}
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise XtalkitError(f"{path}: cannot read settings ({type(exc).__name__})") from None
-    if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
-        doc = doc["config"]
-    if not isinstance(doc, dict):
-        raise XtalkitError(f"{path}: settings must be a mapping")
-    return doc
-
-
-def add_config_option(p: argparse.ArgumentParser) -> None:
-    """``--config FILE`` for every trainer: YAML or JSON settings that the flags override."""
-    help_ = "YAML or JSON file of settings (e.g. a previous run's config.json); flags override it"
-    p.add_argument("--config", default=None, help=help_)
-
-
-def add_run_options(p: argparse.ArgumentParser, *, devices: bool = True) -> None:
-    """The options every trainer shares: devices, strategy, resume, time limit, stop-after."""
-    if devices:
-        p.add_argument(
-            "--devices", type=opt.positive_int, default=1, help="processes or accelerators (default 1)"
-        )
-        p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
-    p.add_argument("--resume", action="store_true", help="continue the run in the output directory")
-    p.add_argument("--max-time", type=opt.positive_float, default=None, help="minutes of training at most")
-    p.add_argument(
-        "--stop-after", type=opt.positive_int, default=None, metavar="N",
-        help="stop after epoch N (the schedule still spans --epochs); continue later with --resume",
-    )  # fmt: skip
-
-
-def merged(settings_file: str | None, flags: dict) -> dict:
-    """Settings from ``--config`` with the given (non-None) flags on top."""
-    out = load_settings(settings_file)
-    out.update({k: v for k, v in flags.items() if v is not None})
-    return out
-
-
 def run_cartnet_adp(args: argparse.Namespace) -> int:
     """Run ``xtalkit train cartnet-adp``."""
     from xtalkit.training.cartnet_adp import make_config, train
@@ -123,10 +76,8 @@ def run_cartnet_adp(args: argparse.Namespace) -> int:
         "monitor", "rigid_body", "head_directions",
     )  # fmt: skip
     settings = merged(args.config, {name: getattr(args, name) for name in names})
-    try:
+    with settings_errors(args.config):
         config = make_config(args.preset, **settings)
-    except XtalkitError as exc:
-        raise XtalkitError(f"{args.config or 'settings'}: {exc}") from None
     summary = train(
         config,
         args.data,
@@ -139,5 +90,5 @@ def run_cartnet_adp(args: argparse.Namespace) -> int:
         stop_after_epochs=args.stop_after,
     ).summary
     if summary:
-        print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
+        print_summary(summary, args.out)
     return 0

@@ -335,6 +335,6 @@ class FeatureDataset:
 
     def element_counts(self) -> dict[str, int]:
         """Structures containing each element (key: atomic number as text)."""
-        from xtalkit.training.engine import element_counts
+        from xtalkit.elements import structures_per_element
 
-        return element_counts(self.numbers(k) for k in range(len(self)))
+        return structures_per_element(self.numbers(k) for k in range(len(self)))

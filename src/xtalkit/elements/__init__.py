@@ -205,3 +205,19 @@ def covalent_radius(numbers: np.ndarray, table: str = "cordero") -> np.ndarray:
     """
     column = {"cordero": "covalent_radius_cordero", "pyykko": "covalent_radius"}[table]
     return element_table()[column][np.asarray(numbers, dtype=int)]
+
+
+def structures_per_element(structures) -> dict[str, int]:
+    """How many structures contain each element (``train_element_counts`` of every model file).
+
+    Args:
+        structures: iterable of atomic-number arrays, one per structure.
+
+    Returns:
+        Atomic number as text → number of structures that contain it, ascending Z.
+    """
+    counts: dict[int, int] = {}
+    for numbers in structures:
+        for z in np.unique(np.asarray(numbers)).tolist():
+            counts[int(z)] = counts.get(int(z), 0) + 1
+    return {str(z): n for z, n in sorted(counts.items())}

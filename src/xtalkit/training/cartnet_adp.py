@@ -23,7 +23,6 @@ training set.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -33,11 +32,10 @@ import torch
 from xtalkit.data.graphs import ADPGraphDataset, GraphBatch, collate
 from xtalkit.data.splits import group_structures
 from xtalkit.data.store import ADPStore
+from xtalkit.elements import structures_per_element
 from xtalkit.errors import XtalkitError
 from xtalkit.geometry.rotations import random_rotations
-from xtalkit.io import atomic_write
 from xtalkit.models.cartnet import CartNet
-from xtalkit.models.checkpoint import save_model
 from xtalkit.training import engine
 from xtalkit.training.adp_losses import LOSSES, adp_loss
 
@@ -135,17 +133,9 @@ def make_config(preset: str = "paper", **overrides) -> CartNetADPConfig:
     """A configuration from a preset name plus explicit overrides (None values ignored).
 
     Raises:
-        XtalkitError: unknown preset or setting.
+        XtalkitError: unknown preset or setting, or a value out of range (:func:`.engine.make_config`).
     """
-    if preset not in PRESETS:
-        raise XtalkitError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    unknown = sorted(
-        k for k, v in overrides.items() if v is not None and k not in CartNetADPConfig.__dataclass_fields__
-    )
-    if unknown:
-        raise XtalkitError(f"unknown settings {', '.join(unknown)}")
-    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    return CartNetADPConfig(**values)
+    return engine.make_config(CartNetADPConfig, PRESETS, preset, overrides)
 
 
 def leaking_training_ids(data_dirs: list[Path], tolerance: float = 0.03) -> set[str]:
@@ -173,7 +163,7 @@ def leaking_training_ids(data_dirs: list[Path], tolerance: float = 0.03) -> set[
 
 def training_element_counts(dataset: ADPGraphDataset) -> dict[str, int]:
     """Structures containing each element (key: atomic number as text), as every model file records."""
-    return engine.element_counts(dataset.stores[s][i].numbers for s, i in dataset.index)
+    return structures_per_element(dataset.stores[s][i].numbers for s, i in dataset.index)
 
 
 def build_model(
@@ -333,10 +323,7 @@ def train(
     )
 
     module = _lightning_module_class()(config.as_dict(), t_mean, t_std)
-    atomic_write(
-        out / "config.json",
-        json.dumps({"config": config.as_dict(), "data": [str(d) for d in data_dirs]}, indent=1),
-    )
+    engine.record_run(out, {"task": "adp", "config": config.as_dict(), "data": [str(d) for d in data_dirs]})
     run = engine.fit(
         module, train_loader, val_loader, out, monitor=config.monitor, epochs=config.epochs, resume=resume,
         old_metrics=old_metrics, devices=devices, strategy=strategy, accumulate=config.accumulate,
@@ -345,23 +332,11 @@ def train(
     )  # fmt: skip
     if not run.rank_zero:
         return engine.TrainResult(module.model.cpu().eval(), {}, out)
-    summary = {
-        "config": config.as_dict(),
-        "data": [str(d) for d in data_dirs],
-        "train_structures": len(train_set),
-        "val_structures": len(val_set),
-        "excluded_as_repeats_of_held_out": len(leaks),
-        "temperature_mean": t_mean,
-        "temperature_std": t_std,
-        "train_temperature_range": [float(temps.min()), float(temps.max())],
-        "train_element_counts": element_counts,
-        f"best_{config.monitor}": run.best,
-        "epochs_run": run.epochs_run,
-        "train_seconds": run.seconds,
-        "devices": devices,
-        "strategy": strategy,
-        **engine.versions(),
-    }
     model = module.model.cpu().eval()
-    save_model(out / "model.pt", model, metadata={"task": "adp", **summary})
-    return engine.TrainResult(model, summary, out)
+    summary = engine.summary(
+        "adp", model, config.as_dict(), run, monitor=config.monitor, element_counts=element_counts,
+        devices=devices, strategy=strategy, data=[str(d) for d in data_dirs], train_structures=len(train_set),
+        val_structures=len(val_set), excluded_as_repeats_of_held_out=len(leaks), temperature_mean=t_mean,
+        temperature_std=t_std, train_temperature_range=[float(temps.min()), float(temps.max())],
+    )  # fmt: skip
+    return engine.save(out, model, summary)

@@ -40,7 +40,6 @@ Outputs in the run directory::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from pathlib import Path
@@ -49,9 +48,8 @@ import numpy as np
 import torch
 
 from xtalkit.csp.encoding import PAPER_D_MAX, PAPER_D_MIN, DistanceBins
+from xtalkit.elements import structures_per_element
 from xtalkit.errors import XtalkitError
-from xtalkit.io import atomic_write
-from xtalkit.models.checkpoint import save_model
 from xtalkit.training import engine
 
 
@@ -106,21 +104,15 @@ def make_config(preset: str = "paper", **overrides) -> DistMatConfig:
     """
     from xtalkit.models.distmat import PRESETS as ARCH
 
-    if preset not in PRESETS:
-        raise XtalkitError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    known = {f.name for f in dataclasses.fields(DistMatConfig)}
-    unknown = sorted(k for k, v in overrides.items() if v is not None and k not in known)
-    if unknown:
-        raise XtalkitError(f"unknown settings {', '.join(unknown)}")
-    cfg = DistMatConfig(**{**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}})
+    cfg = engine.make_config(DistMatConfig, PRESETS, preset, overrides)
     if cfg.architecture not in ARCH:
         raise XtalkitError(f"unknown architecture {cfg.architecture!r}; choose from {', '.join(ARCH)}")
     if cfg.loss not in ("categorical", "binary"):
         raise XtalkitError(f"loss must be 'categorical' or 'binary', not {cfg.loss!r}")
     if cfg.bins_range not in ("train", "paper"):
         raise XtalkitError(f"bins_range must be 'train' or 'paper', not {cfg.bins_range!r}")
-    if cfg.num_groups < 2 or cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0:
-        raise XtalkitError("need num_groups ≥ 2, epochs ≥ 1, batch_size ≥ 1 and lr > 0")
+    if cfg.num_groups < 2:
+        raise XtalkitError(f"setting num_groups: {cfg.num_groups} is not ≥ 2")
     return cfg
 
 
@@ -332,13 +324,10 @@ def train_distmat(
         "sizes": sizes,
     }
     bins_info = {"d_min": bins.d_min, "d_max": bins.d_max, "n_groups": bins.n_groups}
-    atomic_write(
-        out / "config.json",
-        json.dumps(
-            {"task": "distmat", "config": config.as_dict(), "data": data_info, "bins": bins_info}, indent=1
-        ),
-    )
-    atomic_write(out / "split_ids.json", json.dumps({k: dataset.ids[v].tolist() for k, v in rows.items()}))
+    engine.record_run(
+        out, {"task": "distmat", "config": config.as_dict(), "data": data_info, "bins": bins_info},
+        {k: dataset.ids[v].tolist() for k, v in rows.items()},
+    )  # fmt: skip
 
     gen = torch.Generator().manual_seed(config.seed)
     train_set = torch.utils.data.TensorDataset(*_tensors(dataset, rows["train"], bins))
@@ -364,22 +353,11 @@ def train_distmat(
             return None
         return evaluate_distmat(model, dataset.features[r], dataset.mask[r], dataset.distances[r])
 
-    summary = {
-        "task": "distmat",
-        "model": "DistMatNet",
-        "config": config.as_dict(),
-        "bins": bins_info,
-        "cell": dataset.cell,
-        "data": data_info,
-        "best_val_loss": run.best,
-        "val": metrics("val"),
-        "test": metrics("test") if evaluate_test else None,
-        "epochs_run": run.epochs_run,
-        "train_seconds": run.seconds,
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "devices": devices,
-        "strategy": strategy,
-        **engine.versions(),
-    }
-    save_model(out / "model.pt", model, metadata=summary)
-    return engine.TrainResult(model, summary, out)
+    counts = structures_per_element(z[z > 0] for z in dataset.cell_numbers[rows["train"]])
+    summary = engine.summary(
+        "distmat", model, config.as_dict(), run, monitor="val_loss", element_counts=counts, devices=devices,
+        strategy=strategy, model="DistMatNet", bins=bins_info, cell=dataset.cell, data=data_info,
+        val=metrics("val"), test=metrics("test") if evaluate_test else None,
+        parameters=int(sum(p.numel() for p in model.parameters())),
+    )  # fmt: skip
+    return engine.save(out, model, summary)

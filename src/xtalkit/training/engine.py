@@ -10,7 +10,10 @@ configuration, its LightningModule and its data preparation, and trains through:
 * :func:`fit`: ``L.Trainer`` with a CSV logger, best and last checkpoints on the
   monitored metric, optional stop-after and wall-time limits, the merge of resumed
   metrics on rank 0, and the best epoch's weights loaded back into the module;
-* :func:`versions` and :func:`finite`: the metadata every model file records;
+* :func:`record_run`: ``config.json`` and ``split_ids.json`` of the run;
+* :func:`summary` and :func:`save`: the one metadata schema of every model file
+  (with :func:`versions`, :func:`finite` and
+  :func:`xtalkit.elements.structures_per_element` for ``train_element_counts``), and ``model.pt``;
 * :class:`TrainResult`: what every trainer returns.
 """
 
@@ -67,6 +70,74 @@ def open_run(out: Path, *, resume: bool, config: dict, free: Iterable[str] = ("n
     return read_metrics(Path(out) / "metrics.csv")
 
 
+#: numeric settings that may be 0 (all others must be positive)
+NONNEGATIVE_SETTINGS = frozenset({"seed", "num_workers", "weight_decay"})
+
+
+def make_config(cls: type, presets: dict[str, dict], preset: str, overrides: dict, *, what: str = ""):
+    """A task's configuration dataclass from a preset plus overrides (None values ignored), checked.
+
+    Every trainer's ``make_config`` calls this, so that settings from the command line and from
+    a ``--config`` file meet the same rules: known names only; ints for ``int`` fields,
+    numbers for ``float`` fields, booleans for ``bool`` fields, text for ``str`` fields,
+    positive integers for tuples; every number finite and positive (zero allowed for
+    :data:`NONNEGATIVE_SETTINGS`; ``pct_start`` a fraction below 1).
+
+    Args:
+        cls: the configuration dataclass (string annotations, e.g. ``"int | None"``).
+        presets: preset name → values.
+        preset: the chosen preset.
+        overrides: settings on top of it.
+        what: prefix of messages (e.g. ``"sitenet: "``).
+
+    Raises:
+        XtalkitError: unknown preset or setting, or a value of the wrong kind or range (one line
+            naming the setting).
+    """
+    if preset not in presets:
+        raise XtalkitError(f"{what}unknown preset {preset!r}; choose from {', '.join(presets)}")
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    unknown = sorted(k for k, v in overrides.items() if v is not None and k not in fields)
+    if unknown:
+        raise XtalkitError(f"{what}unknown settings {', '.join(unknown)}")
+    values = {**presets[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    for name, value in values.items():
+        values[name] = _checked(name, value, fields[name], what)
+    return cls(**values)
+
+
+def _checked(name: str, value, annotation: str, what: str):
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    kind = kinds[0]
+    bad = f"{what}setting {name}: {value!r} is not"
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise XtalkitError(f"{bad} true or false")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise XtalkitError(f"{bad} text")
+        return value
+    if kind.startswith("tuple"):
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+        ):
+            raise XtalkitError(f"{bad} a list of positive integers")
+        return tuple(value)
+    if kind in ("int", "float"):
+        number = int if kind == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+            raise XtalkitError(f"{bad} {'an integer' if kind == 'int' else 'a finite number'}")
+        low_ok = name in NONNEGATIVE_SETTINGS
+        if value < 0 or (value == 0 and not low_ok) or (name == "pct_start" and value >= 1):
+            rule = "a fraction in (0, 1)" if name == "pct_start" else ("≥ 0" if low_ok else "positive")
+            raise XtalkitError(f"{bad} {rule}")
+        return float(value) if kind == "float" else value
+    return value
+
+
 def seed(value: int) -> None:
     """Seed Python, numpy and torch (and data-loader workers) for a run."""
     import lightning as L
@@ -82,6 +153,7 @@ class Fit:
         module: the LightningModule, holding the best epoch's weights on rank 0.
         best: the best monitored value (None if not finite or never logged).
         epochs_run: epochs completed (Lightning's ``current_epoch``).
+        started_at_epoch: the epoch this call began with (0, or the epoch restored by a resume).
         seconds: wall time of ``trainer.fit``.
         rank_zero: whether this process is rank 0 (only it writes files).
     """
@@ -91,6 +163,7 @@ class Fit:
     epochs_run: int
     seconds: float
     rank_zero: bool
+    started_at_epoch: int = 0
 
 
 def finite(value) -> float | None:
@@ -147,7 +220,8 @@ def fit(
     out = Path(out)
     last = out / "checkpoints" / "last.ckpt"
     ckpt, latest = checkpoint_callbacks(out / "checkpoints", monitor=monitor)
-    callbacks = [ckpt, latest] + ([_stop_after(stop_after_epochs)] if stop_after_epochs else [])
+    start = _start_epoch_callback()
+    callbacks = [ckpt, latest, start] + ([_stop_after(stop_after_epochs)] if stop_after_epochs else [])
     extra = {} if sanity_val_steps is None else {"num_sanity_val_steps": sanity_val_steps}
     trainer = L.Trainer(
         accelerator="cpu" if not torch.cuda.is_available() else "auto",
@@ -175,7 +249,8 @@ def fit(
         best_path = ckpt.best_model_path or str(last)
         state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
-    return Fit(module, finite(ckpt.best_model_score), int(trainer.current_epoch), seconds, rank_zero)
+    return Fit(module, finite(ckpt.best_model_score), int(trainer.current_epoch), seconds, rank_zero,
+               start.epoch)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -193,22 +268,57 @@ class TrainResult:
     run_dir: Path
 
 
-def element_counts(structures: Iterable) -> dict[str, int]:
-    """``train_element_counts`` of every model file: structures containing each element.
+def summary(task: str, network: torch.nn.Module, config: dict, run: Fit, *, monitor: str,
+            element_counts: dict[str, int], devices: int = 1, strategy: str = "auto",
+            **fields) -> dict:  # fmt: skip
+    """The metadata of every model file, in one schema, followed by the task's own ``fields``.
+
+    Keys: ``task``; ``model_class``; ``config``; ``monitor`` and ``best`` (the lowest value
+    of the monitored validation metric, also under its older name ``best_<monitor>``);
+    ``epochs_run``; ``started_at_epoch`` (0, or where a resumed call went on);
+    ``train_seconds``; ``train_element_counts`` (structures per element,
+    :func:`xtalkit.elements.structures_per_element`); ``devices``; ``strategy``; the
+    ``torch`` and ``xtalkit`` versions.
+    """
+    return {
+        "task": task,
+        "model_class": type(network).__name__,
+        "config": config,
+        "monitor": monitor,
+        "best": run.best,
+        f"best_{monitor}": run.best,
+        "epochs_run": run.epochs_run,
+        "started_at_epoch": run.started_at_epoch,
+        "train_seconds": run.seconds,
+        "train_element_counts": element_counts,
+        "devices": devices,
+        "strategy": strategy,
+        **versions(),
+        **fields,
+    }
+
+
+def save(out: Path, model: torch.nn.Module, metadata: dict) -> TrainResult:
+    """Write ``out/model.pt`` (:func:`xtalkit.models.checkpoint.save_model`) and return the result."""
+    from xtalkit.models.checkpoint import save_model
+
+    save_model(Path(out) / "model.pt", model, metadata=metadata)
+    return TrainResult(model, metadata, Path(out))
+
+
+def record_run(out: Path, settings: dict, split_ids: dict[str, list] | None = None) -> None:
+    """Write the run's ``config.json`` (read back by :func:`open_run` on resume) and ``split_ids.json``.
 
     Args:
-        structures: atomic-number arrays, one per training structure.
-
-    Returns:
-        Atomic number as text → number of structures that contain it, ascending Z.
+        out: run directory.
+        settings: ``{"config": {...}, ...}``: the task's settings and what it trains on.
+        split_ids: row ids of each split, if the task has them.
     """
-    import numpy as np
+    from xtalkit.io import atomic_write
 
-    counts: dict[int, int] = {}
-    for numbers in structures:
-        for z in np.unique(np.asarray(numbers)).tolist():
-            counts[int(z)] = counts.get(int(z), 0) + 1
-    return {str(z): n for z, n in sorted(counts.items())}
+    atomic_write(Path(out) / "config.json", json.dumps(settings, indent=1))
+    if split_ids is not None:
+        atomic_write(Path(out) / "split_ids.json", json.dumps(split_ids))
 
 
 def versions() -> dict[str, str]:
@@ -232,3 +342,17 @@ def _stop_after(epochs: int):
                 trainer.should_stop = True
 
     return StopAfter(epochs)
+
+
+def _start_epoch_callback():
+    import lightning as L
+
+    class StartEpoch(L.Callback):
+        """Records the epoch a call starts with (restored from the checkpoint on resume)."""
+
+        epoch = 0
+
+        def on_train_start(self, trainer, pl_module):
+            self.epoch = int(trainer.current_epoch)
+
+    return StartEpoch()

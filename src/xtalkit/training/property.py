@@ -67,7 +67,6 @@ from xtalkit.data.sitenet_features import UniqueSiteBatchSampler
 from xtalkit.data.tables import PropertyTable, is_band_gap
 from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
-from xtalkit.models.checkpoint import save_model
 from xtalkit.training import engine
 
 
@@ -212,18 +211,7 @@ def make_config(model: str, preset: str = "paper", **overrides):
     """
     if model not in CONFIGS:
         raise XtalkitError(f"unknown model {model!r}; choose from {', '.join(CONFIGS)}")
-    if preset not in PRESETS[model]:
-        raise XtalkitError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS[model])}")
-    cls = CONFIGS[model]
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(k for k, v in overrides.items() if v is not None and k not in known)
-    if unknown:
-        raise XtalkitError(f"{model}: unknown settings {', '.join(unknown)}")
-    values = {**PRESETS[model][preset], **{k: v for k, v in overrides.items() if v is not None}}
-    for k in ("attention_hidden", "pre_pool", "post_pool"):
-        if k in values:
-            values[k] = tuple(int(w) for w in values[k])
-    cfg = cls(**values)
+    cfg = engine.make_config(CONFIGS[model], PRESETS[model], preset, overrides, what=f"{model}: ")
     if cfg.loss not in ("l1", "mse"):
         raise XtalkitError(f"loss must be 'l1' or 'mse', not {cfg.loss!r}")
     return cfg
@@ -430,18 +418,12 @@ def train(
         **data.split_spec,
         "sizes": {"train": len(train_set), "val": len(val_set), "test": len(test_set)},
     }
-    atomic_write(
-        out / "config.json",
-        json.dumps(
-            {"model": config.model, "config": config.as_dict(), "data": data.path, "target": data.target,
-             "split": split_info, "featurizer": featurizer.params()},
-            indent=1,
-        ),
+    engine.record_run(
+        out,
+        {"task": "property", "model": config.model, "config": config.as_dict(), "data": data.path,
+         "target": data.target, "split": split_info, "featurizer": featurizer.params()},
+        {"train": train_set.ids, "val": val_set.ids, "test": test_set.ids},
     )  # fmt: skip
-    atomic_write(
-        out / "split_ids.json",
-        json.dumps({"train": train_set.ids, "val": val_set.ids, "test": test_set.ids}),
-    )
     _write_skipped(out / "skipped.csv", skipped)
 
     train_loader = make_loader(train_set, config, train=True)
@@ -463,29 +445,13 @@ def train(
         test = evaluate_dataset(
             model, test_set, batch_size=batch, max_sites=getattr(config, "max_sites", 1200)
         )
-    summary = {
-        "task": "property",
-        "model": config.model,
-        "target": data.target,
-        "units": data.units,
-        "data": data.path,
-        "format": data.format,
-        "split": split_info,
-        "skipped_rows": len(skipped),
-        "featurizer": featurizer.params(),
-        "config": config.as_dict(),
-        "target_mean": t_mean,
-        "target_std": t_std,
-        "clamp_output": clamp,
-        "best_val_mae": run.best,
-        "val_mae": val["mae"],
-        "test_mae": None if test is None else test["mae"],
-        "test_rmse": None if test is None else test["rmse"],
-        "epochs_run": run.epochs_run,
-        "train_seconds": run.seconds,
-        "train_element_counts": train_set.element_counts(),
-        "devices": devices,
-        **engine.versions(),
-    }
-    save_model(out / "model.pt", model, metadata=summary)
-    return engine.TrainResult(model, summary, out)
+    summary = engine.summary(
+        "property", model, config.as_dict(), run, monitor="val_mae",
+        element_counts=train_set.element_counts(), devices=devices, strategy=strategy, model=config.model,
+        target=data.target, units=data.units,
+        data=data.path, format=data.format, split=split_info, skipped_rows=len(skipped),
+        featurizer=featurizer.params(), target_mean=t_mean, target_std=t_std, clamp_output=clamp,
+        val_mae=val["mae"], test_mae=None if test is None else test["mae"],
+        test_rmse=None if test is None else test["rmse"],
+    )  # fmt: skip
+    return engine.save(out, model, summary)

@@ -7,14 +7,14 @@ data set of file indices, so that ``devices=N`` (with ``strategy="ddp"``, and
 (Lightning's unrepeated distributed sampler: no file is predicted twice).
 
 Each process runs the command's own per-file function, the same one the
-single-process command runs, over a :class:`~xtalkit.cli.common.Batch` of its files.
-What that function prints is captured, and one JSON line per data-loader batch is
-appended to the process's shard ``SHARDS/rank-<r>.jsonl`` (flushed each time). When
-every process is done, rank 0 reads the shards, checks that every file is there
-exactly once, and returns the outcome in input order: it replays what was printed,
-lists the failures, and hands back the rows for the caller to write with one atomic
-write. The shard directory is then removed; it stays, with an error, when a file is
-missing from the shards.
+single-process command runs, over its files. What that function prints is
+captured, and one JSON line per chunk of files is appended to the process's
+shard ``SHARDS/rank-<r>.jsonl`` (flushed each time). When every process is
+done, rank 0 reads the shards, checks that every file is there exactly once,
+and returns the outcome in input order: it replays what was printed, lists the
+failures, and hands back the rows for the caller to write with one atomic
+write. The shard directory is then removed; it stays, with an error, when a
+file is missing from the shards.
 """
 
 from __future__ import annotations
@@ -76,11 +76,8 @@ def _one(items: list) -> list[int]:
     return items[0]
 
 
-def _module(network: torch.nn.Module, files: Sequence[Path], process: Callable, shards: Path, desc: str,
-            debug: bool):  # fmt: skip
+def _module(network: torch.nn.Module, files: Sequence[Path], process: Callable, shards: Path):
     import lightning as L
-
-    from xtalkit.cli.common import Batch
 
     class FilePredictor(L.LightningModule):
         """Runs ``process`` on the files of each batch and appends the outcome to this rank's shard."""
@@ -99,12 +96,11 @@ def _module(network: torch.nn.Module, files: Sequence[Path], process: Callable, 
             self.shard.write_text("", encoding="utf-8")
 
         def predict_step(self, indices: list[int], batch_idx: int) -> None:
-            batch = Batch([str(files[i]) for i in indices], desc, debug=debug, show_progress=False)
             out, err = io.StringIO(), io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                rows = process(batch)
+                rows, failures, outputs = process([files[i] for i in indices])
             record = {"indices": indices, "stdout": out.getvalue(), "stderr": err.getvalue(),
-                      "failures": batch.report.failures, "outputs": batch.outputs, "rows": rows}  # fmt: skip
+                      "failures": list(failures), "outputs": int(outputs), "rows": list(rows)}  # fmt: skip
             with open(self.shard, "a", encoding="utf-8") as f:  # what is finished stays on disk
                 f.write(json.dumps(record, allow_nan=False) + "\n")
 
@@ -124,27 +120,23 @@ def predict_files(
     num_nodes: int = 1,
     strategy: str = "auto",
     files_per_step: int = 1,
-    desc: str = "predict",
     progress: bool = True,
-    debug: bool = False,
 ) -> ShardedRun:
     """Run a command's per-file function over ``files`` in one or more processes.
 
     Args:
         files: input files (CIFs), in the order of the merged output.
-        process: ``process(batch) -> rows``: the command's loop over a
-            :class:`~xtalkit.cli.common.Batch`; it writes per-file outputs itself (atomically),
-            prints what the command prints, and returns JSON-serialisable rows for a merged table
-            (or an empty list).
+        process: ``process(files) -> (rows, failures, outputs)``: the command's loop over some of
+            the files; it writes per-file outputs itself (atomically), prints what the command
+            prints, never raises for one bad file, and returns JSON-serialisable rows for a merged
+            table (or none), one-line failures and the number of outputs written.
         network: the model's network, put on each process's device by Lightning.
         shards: directory of the shard files (removed after the merge).
         devices: processes or accelerators per node.
         num_nodes: machines (Lightning's ``num_nodes``).
         strategy: Lightning strategy (``"ddp"`` for several processes; ``"auto"`` chooses it).
         files_per_step: files per data-loader batch (structures predicted together).
-        desc: label of the progress bar and messages.
         progress: Lightning's progress bar.
-        debug: let unexpected exceptions through.
 
     Returns:
         The merged outcome on rank 0; ``ShardedRun(rank_zero=False)`` on the other ranks.
@@ -155,7 +147,7 @@ def predict_files(
     import lightning as L
 
     shards = Path(shards)
-    module = _module(network, list(files), process, shards, desc, debug)
+    module = _module(network, list(files), process, shards)
     loader = torch.utils.data.DataLoader(
         _Chunks(len(files), files_per_step), batch_size=1, shuffle=False, collate_fn=_one
     )
