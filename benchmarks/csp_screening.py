@@ -143,10 +143,10 @@ def main() -> None:
     for f in select_formulas(args.data, args.formulas, args.seed, fold=7):
         t1 = time.time()
         cell = f["formula"]
-        from xtalkit.csp.encoding import encode_composition
+        from xtalkit.csp.encoding import encode_composition, predict_distances
 
         cell = encode_composition(cell).formula
-        targets = {cell: net.predict_formula(cell)}
+        targets = {cell: predict_distances(net, cell)}
         plan = plan_space_groups(cell, lat, cfg)
         ga, _ = generate_candidates(cell, plan, cfg, "alphacrystal", targets)
         px, _ = generate_candidates(cell, plan, cfg, "random")

@@ -21,6 +21,7 @@ from xtalkit.csp import (
     encode_composition,
     energy_distance,
     parse_formula,
+    predict_distances,
     reconstruct,
     stack_targets,
     standard_setting,
@@ -272,7 +273,7 @@ def test_tiny_overfit_two_compositions():
     np.testing.assert_allclose(dist[pm].numpy(), bins.decode(c[pm].numpy()), rtol=1e-6)
     assert (dist[~pm] == 0).all()
     # the formula entry point gives the same matrix, ready for reconstruct()
-    d_nacl, mask = net.predict_formula("Na4Cl4")
+    d_nacl, mask = predict_distances(net, "Na4Cl4")
     assert mask.sum() == 8
     np.testing.assert_allclose(d_nacl, dist[0].numpy(), rtol=1e-6)
 

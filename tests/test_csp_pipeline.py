@@ -17,6 +17,7 @@ from xtalkit.cli.main import main as cli
 from xtalkit.csp import data as csp_data
 from xtalkit.csp.baseline import random_structures
 from xtalkit.csp.data import CRYSTAL_SYSTEMS, DistanceDataset, build_dataset, crystal_system
+from xtalkit.csp.encoding import predict_distances
 from xtalkit.csp.lattice import (
     ForestArrays,
     LatticeConfig,
@@ -373,7 +374,7 @@ def test_baseline_same_number_of_candidates(lattice):
     cfg = CSPConfig(n_candidates=5, n_space_groups=2, population=8, generations=2)
     plan = plan_space_groups("Na4Cl4", lattice, cfg)
     net = DistMatNet(num_groups=5, filters_1d=4, blocks_1d=1, filters_2d=4, blocks_2d=1)
-    dist, mask = net.eval().predict_formula("Na4Cl4")
+    dist, mask = predict_distances(net.eval(), "Na4Cl4")
     ga, _ = generate_candidates("Na4Cl4", plan, cfg, "alphacrystal", dist, mask)
     rnd, notes = generate_candidates("Na4Cl4", plan, cfg, "random")
     assert len(ga) == len(rnd) == 5 and notes == []
@@ -519,3 +520,107 @@ def test_distmat_stops_resumes_and_trains_on_two_processes(table, cache_dir, tmp
     assert r.returncode == 0, r.stderr[-3000:]
     meta = load_model(tmp_path / "ddp" / "model.pt")[1]
     assert meta["devices"] == 2 and meta["strategy"] == "ddp" and meta["epochs_run"] == 2
+
+
+# ---------------------------------------------------------------- scoring: lattice report, prediction files
+def _load_benchmark(name: str):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _lattice_results(n_train: int, n_test: int) -> dict:
+    scores = {"crystal_system_accuracy": 0.5, "space_group_top1": 0.25, "space_group_top5": 0.5,
+              "space_group_top10": 0.75, "volume_per_atom_mare": 0.125, "length_mare_true_group": 0.0625,
+              "free_angle_mae_deg": None, "n_free_angles": 0}  # fmt: skip
+    return {"model": scores, "baseline": dict(scores), "n_test": n_test, "n_train": n_train, "v_base": 20.0}
+
+
+def test_lattice_report_says_which_table_model_and_rows_it_scored():
+    from xtalkit.csp.lattice_eval import lattice_markdown
+
+    doc = {"lattice_model": "my_forests.npz", "data": "/data/tiny.csv", "results": _lattice_results(9, 2)}
+    text = lattice_markdown(doc)
+    head, provenance = text.splitlines()[0], text.splitlines()[2]
+    assert head == "# Space group and lattice from the composition (tiny.csv: 2 test rows)"
+    assert provenance.startswith(
+        "Lattice model `my_forests.npz`, scored on the 2 test rows of `/data/tiny.csv` (conventional cells, "
+        "pyxtal setting); the baselines are fitted on its 9 training and validation rows. Baseline: "
+    )
+    assert "mp.csv.gz" not in text and "fold" not in text and "unseen" not in text
+    assert "| space group within the first 5 | 50.0% | 50.0% |" in text
+    assert "| free angles given the true group, MAE (°) | – | – |" in text
+    assert "Wall time" not in text  # no "seconds" in the CLI's document
+    # a caller's own wording replaces the default heading and provenance, not the table
+    own = lattice_markdown({**doc, "seconds": 3.2}, title="T", provenance="P.")
+    assert own.startswith("# T\n\nP. Baseline: most frequent system") and "Wall time 3 s." in own
+
+
+def test_lattice_benchmark_keeps_its_published_text():
+    """benchmarks/lattice.py passes its own wording (folds 0-7, fold 8): the stored report is reproduced."""
+    from pathlib import Path
+
+    bench = _load_benchmark("lattice")
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    doc = json.loads((results / "lattice.json").read_text())
+    assert bench.markdown(doc) == (results / "lattice.md").read_text()
+    assert bench.markdown(doc).startswith("# Space group and lattice from the composition (mp.csv.gz fold 8)")
+
+
+def test_evaluate_lattice_needs_training_and_test_rows(dataset):
+    from xtalkit.csp.lattice_eval import evaluate_lattice
+
+    rows = np.arange(len(dataset))
+    with pytest.raises(XtalkitError, match="no training rows to fit the baselines"):
+        evaluate_lattice(None, dataset, rows[:0], rows)
+    with pytest.raises(XtalkitError, match="no test rows to score"):
+        evaluate_lattice(None, dataset, rows, rows[:0])
+
+
+THIN_NACL = """data_thin
+_cell_length_a 5.64
+_cell_length_b 5.64
+_cell_length_c 0.1
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Na1 Na 0 0 0
+Cl1 Cl 0.5 0.5 0.5
+"""
+
+
+def test_evaluate_prediction_gives_the_readers_reason_and_lets_bugs_through(tmp_path, monkeypatch):
+    from xtalkit.csp import evaluate as csp_evaluate
+    from xtalkit.errors import CrystalError
+
+    d = tmp_path / "NaCl"
+    d.mkdir()
+    (d / "summary.json").write_text(json.dumps({"top": [{"rank": 1, "file": "rank_01.cif"}]}))
+    (d / "rank_01.cif").write_text(THIN_NACL)  # a 0.1 Å thick cell: refused by the reader
+    true = rocksalt(A_NACL, "Na", "Cl")
+    with pytest.raises(CrystalError) as err:
+        evaluate_prediction(d, true, energy=False)
+    message = str(err.value)
+    assert message.startswith(str(d / "rank_01.cif")) and "\n" not in message
+    assert "cell is too thin: the distance between opposite faces is 0.1 Å" in message
+    assert "unreadable" not in message
+
+    def bug(path):
+        raise KeyError("a bug in xtalkit, not in the file")
+
+    monkeypatch.setattr(csp_evaluate, "read_structure", bug)
+    with pytest.raises(KeyError, match="a bug in xtalkit"):  # not disguised as an unreadable file
+        evaluate_prediction(d, true, energy=False)

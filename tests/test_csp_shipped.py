@@ -12,6 +12,7 @@ from pymatgen.core import Structure
 
 from xtalkit import pretrained
 from xtalkit.cli.main import main as cli
+from xtalkit.csp.encoding import predict_distances
 from xtalkit.csp.lattice import LatticeModel, holds_composition
 from xtalkit.csp.pipeline import CSPConfig, predict
 from xtalkit.models.distmat import DistMatNet
@@ -43,7 +44,7 @@ def test_shipped_csp_models_load_without_pickle_and_are_small():
 
 def test_shipped_models_give_physical_distances_and_groups():
     net, _ = pretrained_net()
-    d, m = net.predict_formula("Na4Cl4")
+    d, m = predict_distances(net, "Na4Cl4")
     off = d[:8, :8][~np.eye(8, dtype=bool)]
     assert m.sum() == 8 and off.min() > 1.5 and off.max() < 12.0  # Å: no overlapping atoms, within a cell
     lat = LatticeModel.load(pretrained.path("alphacrystal-lattice"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 
@@ -374,8 +375,6 @@ class Crystal:
             the first being the original atom wrapped into the supercell; ``asym_index`` and
             ``labels`` are inherited from the parent site.
         """
-        from xtalkit.geometry.supercell import lattice_points_in_supercell
-
         P = np.asarray(scaling)
         if P.shape == (3,):
             P = np.diag(P)
@@ -416,3 +415,35 @@ def adp_flags(crystal: Crystal) -> frozenset[Flag]:
     if adp.implausible(crystal.U_cart).any():
         flags.add(Flag.IMPLAUSIBLE_ADP)
     return frozenset(flags)
+
+
+def lattice_points_in_supercell(P: np.ndarray) -> np.ndarray:
+    """Lattice points of the original cell inside the supercell ``P @ lattice``.
+
+    Args:
+        P: (3, 3) integer matrix, non-zero determinant.
+
+    Returns:
+        (|det P|, 3) fractional coordinates in the *supercell* basis, in [0, 1),
+        the origin first, the others in lexicographic order of their integer
+        coordinates in the original basis.
+    """
+    P = np.rint(np.asarray(P)).astype(np.int64)
+    det = round(abs(np.linalg.det(P)))
+    if det == 0:
+        raise ValueError("supercell matrix is singular")
+    corners = np.array(list(itertools.product((0, 1), repeat=3))) @ P
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    grid = np.stack(
+        np.meshgrid(*(np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)), indexing="ij"), -1
+    ).reshape(-1, 3)
+    f = grid @ np.linalg.inv(P)
+    eps = 1e-9
+    inside = ((f > -eps) & (f < 1 - eps)).all(axis=1)
+    pts, ints = f[inside], grid[inside]
+    if len(pts) != det:
+        raise RuntimeError(f"found {len(pts)} lattice points in a supercell of determinant {det}")
+    order = np.lexsort(ints.T[::-1])
+    pts = np.clip(pts[order], 0.0, None)
+    zero = np.flatnonzero((ints[order] == 0).all(axis=1))[0]
+    return np.concatenate([pts[zero : zero + 1], np.delete(pts, zero, axis=0)])

@@ -22,6 +22,7 @@ from xtalkit.csp.encoding import (
     encode_composition,
     pair_mask,
     parse_formula,
+    predict_distances,
     stack_targets,
 )
 from xtalkit.csp.metrics import (
@@ -54,6 +55,7 @@ __all__ = [
     "energy_distance",
     "pair_mask",
     "parse_formula",
+    "predict_distances",
     "predict_energy",
     "reconstruct",
     "relax",

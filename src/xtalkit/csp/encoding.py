@@ -522,3 +522,28 @@ def check_charge_balance(formula, *, warn: bool = True, max_atoms: int = MAX_ATO
     return ChargeBalance(
         formula=text, balanced=True, oxidation_states={str(k): float(v) for k, v in guesses[0].items()}
     )
+
+
+def predict_distances(network, formula) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted distance matrix of one cell formula, ready for reconstruction.
+
+    Args:
+        network: a trained :class:`~xtalkit.models.distmat.DistMatNet` (eval mode).
+        formula: cell contents (e.g. ``"Ti2O4"``), see :func:`encode_composition`.
+
+    Returns:
+        ``distances`` (L, L) padded matrix of bin centres, Å, rows in encoding
+        order (0 on the diagonal and padding), and the (L,) atom ``mask``.
+
+    Raises:
+        XtalkitError: if the formula cannot be encoded.
+    """
+    import torch
+
+    enc = encode_composition(formula, network.max_atoms)
+    device = network.feature_mean.device
+    with torch.no_grad():
+        f = torch.as_tensor(enc.features, dtype=torch.float32, device=device)[None]
+        m = torch.as_tensor(enc.mask, device=device)[None]
+        _, dist = network.predict(f, m)
+    return dist[0].cpu().numpy().astype(float), enc.mask.copy()

@@ -98,7 +98,7 @@ from xtalkit.csp.config import (
     formula_seed,
     split_quota,
 )
-from xtalkit.csp.encoding import check_charge_balance, encode_composition
+from xtalkit.csp.encoding import check_charge_balance, encode_composition, predict_distances
 from xtalkit.csp.evaluate import evaluate_prediction, find_prediction
 from xtalkit.csp.generate import generate_candidates, plan_space_groups, screen_candidates
 from xtalkit.csp.outputs import candidates_csv, cif_text, json_default, write_summary_table
@@ -362,7 +362,7 @@ def _predict_loaded(
     try:
         targets = None
         if method == "alphacrystal":
-            targets = {c: net.predict_formula(c) for c in info["cells"]}
+            targets = {c: predict_distances(net, c) for c in info["cells"]}
         plan = plan_space_groups(info["cells"], lat, cfg, space_groups)
         bar.update(len(info["cells"]))
         _next_stage(bar, name, "generation", cfg.n_candidates)

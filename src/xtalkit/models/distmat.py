@@ -215,29 +215,6 @@ class DistMatNet(nn.Module):
         dist = torch.where(pm, self.bin_centres[classes], torch.zeros((), device=classes.device))
         return classes, dist
 
-    @torch.no_grad()
-    def predict_formula(self, formula) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted distance matrix of one cell formula, ready for reconstruction.
-
-        Args:
-            formula: Cell contents (e.g. ``"Ti2O4"``), see :func:`xtalkit.csp.encoding.encode_composition`.
-
-        Returns:
-            ``distances`` (L, L) padded matrix of bin centres, Å, rows in encoding
-            order (0 on the diagonal and padding), and the (L,) atom ``mask``.
-
-        Raises:
-            XtalkitError: if the formula cannot be encoded.
-        """
-        from xtalkit.csp.encoding import encode_composition
-
-        enc = encode_composition(formula, self.max_atoms)
-        device = self.feature_mean.device
-        f = torch.as_tensor(enc.features, dtype=torch.float32, device=device)[None]
-        m = torch.as_tensor(enc.mask, device=device)[None]
-        _, dist = self.predict(f, m)
-        return dist[0].cpu().numpy().astype(float), enc.mask.copy()
-
 
 def masked_cross_entropy(
     logits: torch.Tensor, classes: torch.Tensor, pair_mask: torch.Tensor, kind: str = "categorical"
