@@ -119,10 +119,10 @@ def main() -> None:
     from xtalkit.csp.metrics import structure_match
     from xtalkit.csp.pipeline import (
         CSPConfig,
-        _load_distmat,
-        _load_lattice,
         default_models,
         generate_candidates,
+        load_distmat_model,
+        load_lattice_model,
         plan_space_groups,
         relax_candidates,
     )
@@ -131,8 +131,8 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     model, lattice = default_models(args.model, args.lattice_model)
-    net, _ = _load_distmat(model)
-    lat = _load_lattice(lattice)
+    net, _ = load_distmat_model(model)
+    lat = load_lattice_model(lattice)
     cfg = CSPConfig(
         n_candidates=args.pool, n_space_groups=args.space_groups, relax_steps=args.relax_steps,
         seed=args.seed, search_z=False, n_relax=0,
