@@ -48,7 +48,7 @@ from xtalkit.adp.evaluate import evaluate, rotation_check, score
 from xtalkit.data.graphs import ADPGraphDataset
 from xtalkit.data.store import ADPStore
 from xtalkit.io import atomic_write
-from xtalkit.models.checkpoint import load_model
+from xtalkit.pretrained import load
 from xtalkit.training.cartnet_adp import leaking_training_ids, make_config, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +154,7 @@ def main() -> None:
 
     results: dict = {"datasets": {}, "runs": {}}
     for name, run in runs.items():
-        meta = load_model(run / "model.pt")[1]
+        meta = load(run, task="adp").metadata
         keys = ("config", "train_structures", "best_val_mae", "epochs_run", "train_seconds")
         results["runs"][name] = {k: meta.get(k) for k in keys}
     for dname, path in datasets.items():
@@ -163,7 +163,8 @@ def main() -> None:
         z, t, U = scored_atoms(test)
         row["isotropic_baseline"] = score(baseline.predict(z, t), U)
         for name, run in runs.items():
-            model, meta = load_model(run / "model.pt")
+            loaded = load(run, task="adp")
+            model, meta = loaded.model, loaded.metadata
             ds = ADPGraphDataset([ADPStore(path, "test")], hydrogens=model.hydrogens)
             row[name] = evaluate(model, ds)
             if meta["config"]["direction"]:
@@ -185,7 +186,6 @@ def heads_benchmark(args, datasets: dict[str, Path], data: list[Path]) -> None:
     from xtalkit.adp.predict import overall_scale
     from xtalkit.crystal.adp import u_equiv
     from xtalkit.data.graphs import collate
-    from xtalkit.pretrained import path as shipped_path
 
     runs = {}
     for name in args.runs:
@@ -197,8 +197,9 @@ def heads_benchmark(args, datasets: dict[str, Path], data: list[Path]) -> None:
     leaks = leaking_training_ids(data)
     train_set = ADPGraphDataset([ADPStore(d, "train") for d in data], exclude=leaks)
     baseline = IsotropicElementBaseline().fit(*scored_atoms(train_set))
-    models = {"cartnet_paper": load_model(shipped_path("cartnet-adp"))}
-    models.update({name: load_model(run / "model.pt") for name, run in runs.items()})
+    models = {"cartnet_paper": load("cartnet-adp", task="adp")}
+    models.update({name: load(run, task="adp") for name, run in runs.items()})
+    models = {name: (m.model, m.metadata) for name, m in models.items()}
     splits = {  # the validation split chooses the shipped run; the test splits report
         "molecular_val": [ADPStore(datasets["cod"], "val"), ADPStore(datasets["more"], "val")],
         "molecular": [ADPStore(datasets["cod"], "test"), ADPStore(datasets["more"], "test")],

@@ -67,22 +67,28 @@ TYPES = {2: "binary", 3: "ternary", 4: "quaternary"}
 
 
 def select_formulas(path: Path, n: int, seed: int, max_atoms: int = 12, fold: int = 8) -> list[dict]:
-    """The formulas of one fold (module docstring): ``[{id, type, formula, reduced, structure}, ...]``."""
-    import pandas as pd
-    from pymatgen.core import Structure
+    """The formulas of one fold (module docstring): ``[{id, type, formula, reduced, structure}, ...]``.
 
+    The table is read and its fold chosen by :func:`xtalkit.data.tables.load_splits` (the
+    ``formula_fold`` convention of training), and each structure by xtalkit's reader.
+    """
     from xtalkit.csp.reconstruct import standard_setting
+    from xtalkit.data.tables import SplitSpec, load_splits, structure_to_crystal
     from xtalkit.errors import XtalkitError
 
-    df = pd.read_csv(path)
-    df = df[(df.formula_fold == fold) & (df.nsites <= max_atoms)]
-    df = df.sort_values(["reduced_formula", "e_above_hull", "material_id"]).drop_duplicates("reduced_formula")
-    order = np.random.default_rng(seed).permutation(len(df))
+    spec = SplitSpec(method="fold", val_folds=(), test_folds=(fold,))
+    table = load_splits(path, "formation_energy_per_atom", split=spec).select("test")
+    table = table.subset(np.flatnonzero(table.columns["nsites"] <= max_atoms))
+    reduced = table.columns["reduced_formula"].astype(str)
+    # per reduced formula the polymorph lowest above the hull (ties: material id)
+    by_hull = np.lexsort((np.array(table.ids), table.columns["e_above_hull"].astype(float), reduced))
+    rows = [int(i) for k, i in enumerate(by_hull) if k == 0 or reduced[i] != reduced[by_hull[k - 1]]]
+    order = np.random.default_rng(seed).permutation(len(rows))
     quota = {k: n // 3 + (1 if i < n % 3 else 0) for i, k in enumerate(TYPES)}
     chosen = []
     for i in order:
-        row = df.iloc[int(i)]
-        s = Structure.from_str(row.cif, fmt="cif")
+        r = rows[int(i)]
+        s = structure_to_crystal(table.structures[r]).to_pymatgen()
         k = len(s.composition.elements)
         if quota.get(k, 0) <= 0:
             continue
@@ -92,7 +98,7 @@ def select_formulas(path: Path, n: int, seed: int, max_atoms: int = 12, fold: in
             continue
         formula = conv.composition.formula.replace(" ", "")
         chosen.append(
-            {"id": row.material_id, "type": TYPES[k], "formula": formula, "reduced": row.reduced_formula,
+            {"id": table.ids[r], "type": TYPES[k], "formula": formula, "reduced": reduced[r],
              "space_group": sg, "n_atoms": len(conv), "structure": s}
         )  # fmt: skip
         quota[k] -= 1

@@ -89,7 +89,7 @@ def run_row(ds, spec: tuple, args, work: Path) -> dict:
     """Train (or read back) one Table 5 model and score it on its test rows."""
     import torch
 
-    from xtalkit.models.checkpoint import load_model
+    from xtalkit.pretrained import load
     from xtalkit.training.distmat import evaluate_distmat, make_config, train_distmat
 
     name, family, groups, n_train, n_test, paper = spec
@@ -116,7 +116,8 @@ def run_row(ds, spec: tuple, args, work: Path) -> dict:
     if min(rows["train"].size, rows["val"].size, rows["test"].size) == 0:
         return {**base, "error": "empty training, validation or test set"}
     if (run_dir / "model.pt").is_file():
-        model, meta = load_model(run_dir / "model.pt")
+        loaded = load(run_dir, task="distmat")
+        model, meta = loaded.model, loaded.metadata
         seconds, epochs = meta.get("train_seconds"), meta.get("epochs_run")
     else:
         resume = (run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -254,7 +254,7 @@ def run_network(
     args: argparse.Namespace,
 ) -> dict:
     """Train (or resume, or read back) one network run and score it."""
-    from xtalkit.models.checkpoint import load_model
+    from xtalkit.pretrained import load
     from xtalkit.training.property import make_config, train
 
     t_start = time.time()
@@ -276,7 +276,8 @@ def run_network(
         train(config, table, run, cache=cache, resume=resume, progress=False,
               max_time_minutes=args.max_minutes)  # fmt: skip
         trained_now = True
-    net, meta = load_model(run / "model.pt")
+    loaded = load(run, task="property")
+    net, meta = loaded.model, loaded.metadata
     sizes = meta["split"]["sizes"]
     rec = {
         "n_train": sizes["train"], "n_val": sizes["val"], "n_test": sizes["test"],

@@ -109,22 +109,27 @@ def worker(features_path: str, repeats: int) -> dict:
     }
 
 
+def _first_rows(rows: int):
+    """The first ``rows`` rows of mp.csv.gz, read as training reads them (``load_table``)."""
+    from xtalkit.data.tables import load_table
+
+    table = load_table(MP, "formation_energy_per_atom")
+    return table.subset(np.arange(min(rows, len(table))))
+
+
 def pick_structures(rows: int) -> list[tuple[str, str, object]]:
     """(material_id, formula, Crystal) of the structures nearest TARGET_SIZES atoms among the first rows."""
-    import pandas as pd
-    from pymatgen.core import Structure
+    from xtalkit.data.tables import structure_to_crystal
 
-    from xtalkit.crystal.core import Crystal
-
-    df = pd.read_csv(MP, nrows=rows, usecols=["material_id", "reduced_formula", "nsites", "cif"])
+    table = _first_rows(rows)
+    nsites = table.columns["nsites"].astype(float)
     chosen, used = [], set()
     for n in TARGET_SIZES:
-        order = np.argsort(np.abs(df.nsites.to_numpy() - n), kind="stable")
+        order = np.argsort(np.abs(nsites - n), kind="stable")
         k = next(int(i) for i in order if int(i) not in used)
         used.add(k)
-        row = df.iloc[k]
-        crystal = Crystal.from_pymatgen(Structure.from_str(row.cif, fmt="cif"))
-        chosen.append((row.material_id, row.reduced_formula, crystal))
+        crystal = structure_to_crystal(table.structures[k])
+        chosen.append((table.ids[k], str(table.columns["reduced_formula"][k]), crystal))
     return chosen
 
 
@@ -135,15 +140,11 @@ def pair_counts(rows: int, sizes: list[int]) -> dict:
     table), so the ratio of the sums is the memory ratio of batches made of these
     structures, without padding in either mode.
     """
-    import pandas as pd
-    from pymatgen.core import Structure
-
-    from xtalkit.crystal.core import Crystal
     from xtalkit.data.sitenet_features import primitive_cell
+    from xtalkit.data.tables import structure_to_crystal
     from xtalkit.geometry.supercell import sitenet_supercell
 
-    df = pd.read_csv(MP, nrows=rows, usecols=["cif"])
-    prims = [primitive_cell(Crystal.from_pymatgen(Structure.from_str(c, fmt="cif")))[0] for c in df.cif]
+    prims = [primitive_cell(structure_to_crystal(src))[0] for src in _first_rows(rows).structures]
     out = {}
     for N in sizes:
         n = np.array([len(p) for p in prims], dtype=float)
