@@ -69,3 +69,12 @@ def lattice_from_parameters(a, b, c, alpha, beta, gamma) -> np.ndarray:
     cy = c * (np.cos(al) - np.cos(be) * np.cos(ga)) / np.sin(ga)
     vc = [cx, cy, np.sqrt(c * c - cx * cx - cy * cy)]
     return np.array([va, vb, vc])
+
+
+def colour_fraction(png: Path, colour, tol: float = 0.03) -> float:
+    """Fraction of a PNG's pixels within ``tol`` (per RGB channel, 0-1) of a matplotlib colour."""
+    import matplotlib.image
+    from matplotlib.colors import to_rgb
+
+    img = matplotlib.image.imread(str(png))[..., :3]
+    return float(np.mean(np.all(np.abs(img - np.array(to_rgb(colour))) < tol, axis=-1)))

@@ -10,6 +10,8 @@ from xtalkit.cli.main import main
 from xtalkit.crystal import adp
 from xtalkit.examples import path as example_path
 
+from conftest import colour_fraction
+
 
 def test_probability_scale():
     assert probability_scale(0.5) == pytest.approx(1.5382, abs=1e-4)
@@ -96,23 +98,20 @@ def test_whole_molecules_keep_every_bond():
 
 
 def test_plot_command(tmp_path, capsys):
-    out = tmp_path / "r.png"
-    assert main(["adp", "plot", str(example_path("rutile")), "-o", str(out)]) == 0
-    assert out.stat().st_size > 20_000
-    assert (
-        main(
-            [
-                "adp",
-                "plot",
-                str(example_path("rutile")),
-                "-o",
-                str(tmp_path / "c.png"),
-                "--compare",
-                str(example_path("rutile")),
-            ]
-        )
-        == 0
-    )
+    """Rutile's O ellipsoids are drawn in O's colour; compared with itself, every IoU is 1 (dark green)."""
+    import matplotlib.image
+    from matplotlib import colormaps
+
+    one, two = tmp_path / "r.png", tmp_path / "c.png"
+    rutile = str(example_path("rutile"))
+    assert main(["adp", "plot", rutile, "-o", str(one)]) == 0
+    assert main(["adp", "plot", rutile, "-o", str(two), "--compare", rutile]) == 0
+    assert colour_fraction(one, "#ff0d0d") > 0.002  # O, Jmol colours
+    iou_one = colormaps["RdYlGn"](1.0)[:3]  # (IoU − 0.4) / 0.6 = 1
+    assert colour_fraction(one, iou_one) < 1e-4 < 5e-4 < colour_fraction(two, iou_one)
+    h1, w1 = matplotlib.image.imread(str(one)).shape[:2]
+    h2, w2 = matplotlib.image.imread(str(two)).shape[:2]
+    assert w2 / h2 > 1.5 * w1 / h1  # two panels side by side
 
 
 def test_temperature_scan_plot(tmp_path):
@@ -124,7 +123,7 @@ def test_temperature_scan_plot(tmp_path):
         tmp_path / "t.png",
         geometry_temperature=150,
     )
-    assert p.stat().st_size > 10_000
+    assert colour_fraction(p, "tab:orange") > 0.001  # the predicted curve is drawn
 
 
 def test_models_list(capsys):
