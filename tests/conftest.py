@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import property_data
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XTALKIT_SHARED", REPO.parent / "shared"))
 EXPERIMENTAL = SHARED / "data" / "adp" / "experimental"
@@ -78,3 +80,49 @@ def colour_fraction(png: Path, colour, tol: float = 0.03) -> float:
 
     img = matplotlib.image.imread(str(png))[..., :3]
     return float(np.mean(np.all(np.abs(img - np.array(to_rgb(colour))) < tol, axis=-1)))
+
+
+# ------------------------------------------------- synthetic binaries (tests of data/, property/, training/)
+@pytest.fixture(scope="session")
+def binaries():
+    """(ids, pymatgen structures, targets): 5 cations × 4 anions × 3 structure types = 60 binaries."""
+    ids, structures, y = [], [], []
+    for kind in ("rocksalt", "cscl", "zincblende"):
+        for a_el in property_data.CATIONS:
+            for b_el in property_data.ANIONS:
+                ids.append(f"{kind}-{a_el}{b_el}")
+                structures.append(property_data.binary_structure(kind, a_el, b_el))
+                y.append(property_data.binary_target(kind, a_el, b_el))
+    return ids, structures, np.array(y)
+
+
+@pytest.fixture(scope="session")
+def binaries_csv(binaries, tmp_path_factory):
+    """mp-style CSV: material_id, cif, formation_energy_per_atom, band_gap, formula_fold + 4 bad rows."""
+    ids, structures, y = binaries
+    root = tmp_path_factory.mktemp("tables")
+    rows = []
+    for k, (i, s, t) in enumerate(zip(ids[:24], structures[:24], y[:24], strict=True)):
+        rows.append([i, s.to(fmt="cif"), repr(float(t)), repr(abs(float(t))), k % 9])
+    rows.append(["bad-nan", structures[0].to(fmt="cif"), "", "1.0", 0])  # row 24: missing target
+    rows.append(["bad-text", structures[0].to(fmt="cif"), "abc", "1.0", 0])  # row 25: not a number
+    rows.append(["bad-empty", "", "-1.0", "1.0", 0])  # row 26: no structure
+    rows.append(
+        ["bad-cif", property_data.BROKEN_CIF, "-1.0", "1.0", 0]
+    )  # row 27: unreadable (found when featurizing)
+    header = ["material_id", "cif", "formation_energy_per_atom", "band_gap", "formula_fold"]
+    return property_data.write_csv(root / "mp_like.csv", header, rows)
+
+
+@pytest.fixture(scope="session")
+def cartnet_property_run(binaries_csv, tmp_path_factory):
+    """A scalar CartNet trained for 20 epochs on the binaries' formation energies: (table, TrainResult)."""
+    from xtalkit.data.property_cache import FeatureCache
+    from xtalkit.data.tables import load_splits
+    from xtalkit.training.property import make_config, train
+
+    run = tmp_path_factory.mktemp("cartnet") / "run"
+    t = load_splits(binaries_csv, "formation_energy_per_atom")
+    cfg = make_config("cartnet", "cpu", dim=32, num_layers=2, epochs=20, batch_size=5, lr=5e-3, pct_start=0.2)
+    result = train(cfg, t, run, cache=FeatureCache(run.parent / "cache"), progress=False)
+    return t, result
