@@ -36,6 +36,7 @@ import numpy as np
 
 from xtalkit.crystal import adp
 from xtalkit.crystal.core import Crystal
+from xtalkit.errors import XtalkitError
 
 FORMAT = "xtalkit-adp-dataset"
 VERSION = 1
@@ -159,17 +160,18 @@ class ADPStore:
         split: ``"train"``, ``"val"``, ``"test"`` or None for every structure.
 
     Raises:
-        ValueError: if ``root`` is not a dataset of this format and version.
+        XtalkitError: ``root`` is not a dataset of this format and version, or the split is
+            unknown or has no split file.
     """
 
     def __init__(self, root: str | os.PathLike, split: str | None = None):
         self.root = Path(root)
         manifest_path = self.root / "manifest.json"
         if not manifest_path.is_file():
-            raise ValueError(f"{self.root}: not an xtalkit ADP dataset (no manifest.json)")
+            raise XtalkitError(f"{self.root}: not an xtalkit ADP dataset (no manifest.json)")
         self.manifest = json.loads(manifest_path.read_text())
         if self.manifest.get("format") != FORMAT or self.manifest.get("version") != VERSION:
-            raise ValueError(
+            raise XtalkitError(
                 f"{self.root}: dataset format {self.manifest.get('format')} v{self.manifest.get('version')}, "
                 f"this xtalkit reads {FORMAT} v{VERSION}"
             )
@@ -178,7 +180,7 @@ class ADPStore:
         ids = [str(self.shards[s]["ids"][k]) for s, k in index]
         if split is not None:
             if split not in SPLITS:
-                raise ValueError(f"split must be one of {SPLITS}")
+                raise XtalkitError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
             wanted = set(read_split(self.root, split))
             keep = [i for i, name in enumerate(ids) if name in wanted]
             index = [index[i] for i in keep]
@@ -223,8 +225,12 @@ class ADPStore:
 
 
 def read_split(root: str | os.PathLike, split: str) -> list[str]:
-    """Structure ids listed in ``splits/<split>.txt`` of a dataset."""
+    """Structure ids listed in ``splits/<split>.txt`` of a dataset.
+
+    Raises:
+        XtalkitError: the file does not exist.
+    """
     path = Path(root) / "splits" / f"{split}.txt"
     if not path.is_file():
-        raise ValueError(f"{root}: no split file {path.name}")
+        raise XtalkitError(f"{root}: no split file splits/{path.name}")
     return [ln for ln in path.read_text().splitlines() if ln.strip()]
