@@ -43,6 +43,7 @@ and the augmentation are options of the data pipeline and training.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -52,6 +53,30 @@ from torch.nn import functional as F
 
 from xtalkit.data.graphs import GraphBatch
 from xtalkit.models.checkpoint import constructor_arguments
+
+
+@dataclasses.dataclass
+class CartNetSettings:
+    """The CartNet backbone settings shared by the ADP and the property trainers (SI Table S1).
+
+    Attributes:
+        dim: feature width.
+        num_layers: CartLayers.
+        num_rbf: radial basis functions K.
+        cutoff: graph radius, Å.
+        envelope: neighbour equalization envelope (ablation 3 when False).
+        direction: unit direction vectors on edges (ablation 4 when False).
+        hydrogens: H atoms as graph nodes (ablation 2 when False).
+    """
+
+    dim: int = 256
+    num_layers: int = 4
+    num_rbf: int = 64
+    cutoff: float = 5.0
+    envelope: bool = True
+    direction: bool = True
+    hydrogens: bool = True
+
 
 Z_EMBED = 104  # atomic numbers 1-103 (index 0 unused)
 CHOLESKY_EPS = 1e-4  # Å, added to the softplus diagonal of L

@@ -35,32 +35,24 @@ from xtalkit.data.store import ADPStore
 from xtalkit.elements import structures_per_element
 from xtalkit.errors import XtalkitError
 from xtalkit.geometry.rotations import random_rotations
-from xtalkit.models.cartnet import CartNet
+from xtalkit.models.cartnet import CartNet, CartNetSettings
 from xtalkit.training import engine
 from xtalkit.training.adp_losses import LOSSES, adp_loss
 
 
 @dataclasses.dataclass
-class CartNetADPConfig:
+class CartNetADPConfig(engine.RunSettings, CartNetSettings):
     """Hyperparameters of a CartNet ADP training run (all explicit, no globals).
 
+    The backbone settings are those of :class:`~xtalkit.models.cartnet.CartNetSettings`, and
+    ``lr``, ``epochs``, ``seed``, ``num_workers`` those of :class:`.engine.RunSettings`.
+
     Attributes:
-        dim: feature width.
-        num_layers: CartLayers.
-        num_rbf: radial basis functions K.
-        cutoff: graph radius, Å.
-        envelope: neighbour equalization (ablation 3 when False).
-        direction: unit direction vectors on edges (ablation 4 when False).
         temperature: temperature input (ablation 5 when False).
-        hydrogens: H atoms as graph nodes (ablation 2 when False).
         augment: random SO(3) rotation per structure in training (ablation 6 when False).
         batch_size: structures per batch.
         accumulate: batches per optimizer step.
-        lr: peak learning rate of the OneCycle schedule.
-        pct_start: fraction of the schedule spent warming up.
-        epochs: passes over the training set.
-        seed: seed for initialization, shuffling and augmentation.
-        num_workers: DataLoader worker processes building graphs.
+        pct_start: fraction of the OneCycle schedule spent warming up.
         initial_uiso: Å², what the untrained Cholesky head predicts (times I).
         head: ``"cholesky"`` (the paper's, eqs. 15-18) or ``"harmonic"`` (exactly equivariant,
             physical; :mod:`xtalkit.models.harmonic_head`; needs ``direction=False``).
@@ -72,22 +64,11 @@ class CartNetADPConfig:
             ``"val_loss"`` (the training loss on the validation split).
     """
 
-    dim: int = 256
-    num_layers: int = 4
-    num_rbf: int = 64
-    cutoff: float = 5.0
-    envelope: bool = True
-    direction: bool = True
     temperature: bool = True
-    hydrogens: bool = True
     augment: bool = True
     batch_size: int = 4
     accumulate: int = 16
-    lr: float = 1e-3
     pct_start: float = 0.01
-    epochs: int = 50
-    seed: int = 0
-    num_workers: int = 0
     initial_uiso: float = 0.02
     head: str = "cholesky"
     rigid_body: bool = True
@@ -104,10 +85,6 @@ class CartNetADPConfig:
             raise XtalkitError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         if self.monitor not in ("val_mae", "val_loss"):
             raise XtalkitError("monitor must be val_mae or val_loss")
-
-    def as_dict(self) -> dict:
-        """Plain-data form."""
-        return dataclasses.asdict(self)
 
 
 #: Named presets. ``paper``: SI Table S1. ``cpu``: width 128 (4.5× less work per

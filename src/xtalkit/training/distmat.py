@@ -54,7 +54,7 @@ from xtalkit.training import engine
 
 
 @dataclasses.dataclass
-class DistMatConfig:
+class DistMatConfig(engine.RunSettings):
     """Hyperparameters of a distance-matrix training run.
 
     Attributes:
@@ -68,8 +68,9 @@ class DistMatConfig:
             ``"paper"`` (0.9488-23.3361 Å of the paper's Mp_12).
         max_train: use a random subset of at most this many training rows (Table 5:
             1,000 or 10,000); None: all.
-        seed: seed of initialization, shuffling and the training subset.
-        num_workers: DataLoader worker processes.
+
+    ``seed`` (also of the training subset) and ``num_workers`` are those of
+    :class:`.engine.RunSettings`.
     """
 
     num_groups: int = 10
@@ -80,12 +81,6 @@ class DistMatConfig:
     loss: str = "categorical"
     bins_range: str = "train"
     max_train: int | None = None
-    seed: int = 0
-    num_workers: int = 0
-
-    def as_dict(self) -> dict:
-        """Plain-data form."""
-        return dataclasses.asdict(self)
 
 
 PRESETS: dict[str, dict] = {

@@ -70,6 +70,27 @@ def open_run(out: Path, *, resume: bool, config: dict, free: Iterable[str] = ("n
     return read_metrics(Path(out) / "metrics.csv")
 
 
+@dataclasses.dataclass
+class RunSettings:
+    """Settings of every trainer's configuration (each task's dataclass derives from it).
+
+    Attributes:
+        lr: learning rate (the peak of a OneCycle schedule, or AdamW's constant rate).
+        epochs: passes over the training set.
+        seed: seed of initialization, shuffling and augmentation.
+        num_workers: DataLoader worker processes.
+    """
+
+    lr: float = 1e-3
+    epochs: int = 50
+    seed: int = 0
+    num_workers: int = 0
+
+    def as_dict(self) -> dict:
+        """Plain-data form (tuples as lists), as stored in ``config.json`` and model files."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
 #: numeric settings that may be 0 (all others must be positive)
 NONNEGATIVE_SETTINGS = frozenset({"seed", "num_workers", "weight_decay"})
 
@@ -214,7 +235,6 @@ def fit(
         sanity_val_steps: Lightning's ``num_sanity_val_steps`` (None: its default).
         sync_batchnorm: synchronize batch norm across processes (CUDA only).
     """
-    import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
     out = Path(out)
@@ -223,22 +243,13 @@ def fit(
     start = _start_epoch_callback()
     callbacks = [ckpt, latest, start] + ([_stop_after(stop_after_epochs)] if stop_after_epochs else [])
     extra = {} if sanity_val_steps is None else {"num_sanity_val_steps": sanity_val_steps}
-    trainer = L.Trainer(
-        accelerator="cpu" if not torch.cuda.is_available() else "auto",
-        devices=devices,
-        strategy=strategy,
-        max_epochs=epochs,
-        accumulate_grad_batches=accumulate,
-        callbacks=callbacks,
-        logger=CSVLogger(out, name="", version=""),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
+    trainer = lightning_trainer(
+        devices=devices, strategy=strategy, progress=progress, max_epochs=epochs, callbacks=callbacks,
+        accumulate_grad_batches=accumulate, logger=CSVLogger(out, name="", version=""), default_root_dir=out,
         log_every_n_steps=max(1, min(50, len(train_loader))),
         sync_batchnorm=sync_batchnorm and torch.cuda.is_available(),  # SyncBatchNorm needs CUDA
-        max_time={"minutes": max_time_minutes} if max_time_minutes else None,
-        default_root_dir=out,
-        **extra,
-    )
+        max_time={"minutes": max_time_minutes} if max_time_minutes else None, **extra,
+    )  # fmt: skip
     t0 = time.time()
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
     seconds = time.time() - t0
@@ -251,6 +262,26 @@ def fit(
         module.load_state_dict(state)
     return Fit(module, finite(ckpt.best_model_score), int(trainer.current_epoch), seconds, rank_zero,
                start.epoch)  # fmt: skip
+
+
+def lightning_trainer(*, devices: int = 1, strategy: str = "auto", num_nodes: int = 1, progress: bool = True,
+                      **options):  # fmt: skip
+    """The ``L.Trainer`` of every fit and of batch prediction (:mod:`.sharded`).
+
+    CPU processes unless CUDA is there, no model summary, and Lightning's progress bar
+    when ``progress``; ``options`` are passed on (``max_epochs``, ``logger``, callbacks…).
+    """
+    import lightning as L
+
+    return L.Trainer(
+        accelerator="cpu" if not torch.cuda.is_available() else "auto",
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        **options,
+    )
 
 
 @dataclasses.dataclass

@@ -67,50 +67,30 @@ from xtalkit.data.sitenet_features import UniqueSiteBatchSampler
 from xtalkit.data.tables import PropertyTable, is_band_gap
 from xtalkit.errors import XtalkitError
 from xtalkit.io import atomic_write
+from xtalkit.models.cartnet import CartNetSettings
 from xtalkit.training import engine
 
 
 @dataclasses.dataclass
-class CartNetPropertyConfig:
+class CartNetPropertyConfig(engine.RunSettings, CartNetSettings):
     """Hyperparameters of a CartNet property run (SI Tables S2/S3 by default).
 
+    The backbone settings are those of :class:`~xtalkit.models.cartnet.CartNetSettings`, and
+    ``lr`` (the OneCycle peak), ``epochs``, ``seed``, ``num_workers`` those of
+    :class:`.engine.RunSettings`.
+
     Attributes:
-        dim: feature width.
-        num_layers: CartLayers.
-        num_rbf: radial basis functions K.
-        cutoff: graph radius, Å.
-        envelope: neighbour equalization envelope.
-        direction: unit direction vectors on edges.
-        hydrogens: H atoms as graph nodes.
         batch_size: structures per batch.
-        lr: peak learning rate of the OneCycle schedule.
-        pct_start: fraction of the schedule spent warming up.
-        epochs: passes over the training set.
+        pct_start: fraction of the OneCycle schedule spent warming up.
         loss: ``"l1"`` or ``"mse"`` (on standardized targets).
-        seed: seed of initialization and shuffling.
-        num_workers: DataLoader worker processes.
     """
 
-    dim: int = 256
-    num_layers: int = 4
-    num_rbf: int = 64
-    cutoff: float = 5.0
-    envelope: bool = True
-    direction: bool = True
-    hydrogens: bool = True
     batch_size: int = 64
-    lr: float = 1e-3
     pct_start: float = 0.01
     epochs: int = 500
     loss: str = "l1"
-    seed: int = 0
-    num_workers: int = 0
 
     model: ClassVar[str] = "cartnet"
-
-    def as_dict(self) -> dict:
-        """Plain-data form."""
-        return dataclasses.asdict(self)
 
     def featurizer(self) -> GraphFeaturizer:
         """The featurizer these settings need."""
@@ -118,7 +98,7 @@ class CartNetPropertyConfig:
 
 
 @dataclasses.dataclass
-class SitenetPropertyConfig:
+class SitenetPropertyConfig(engine.RunSettings):
     """Hyperparameters of a Site-Net run (paper Table 1 by default).
 
     Attributes:
@@ -141,10 +121,9 @@ class SitenetPropertyConfig:
         max_sites: unique sites per batch.
         lr: AdamW learning rate (constant).
         weight_decay: AdamW weight decay.
-        epochs: passes over the training set.
         loss: ``"l1"`` or ``"mse"`` (on standardized targets).
-        seed: seed of initialization and batch order.
-        num_workers: DataLoader worker processes.
+
+    ``epochs``, ``seed`` and ``num_workers`` are those of :class:`.engine.RunSettings`.
     """
 
     embedding_dim: int = 92
@@ -168,14 +147,8 @@ class SitenetPropertyConfig:
     weight_decay: float = 0.01
     epochs: int = 500
     loss: str = "l1"
-    seed: int = 0
-    num_workers: int = 0
 
     model: ClassVar[str] = "sitenet"
-
-    def as_dict(self) -> dict:
-        """Plain-data form (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def featurizer(self) -> SitenetFeaturizer:
         """The featurizer these settings need."""

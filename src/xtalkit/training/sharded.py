@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from xtalkit.errors import XtalkitError
+from xtalkit.training import engine
 
 #: Name of the shard file of rank ``r``.
 SHARD_NAME = "rank-{rank}.jsonl"
@@ -144,23 +145,15 @@ def predict_files(
     Raises:
         XtalkitError: a file is missing from the shards (a process died); the shards are kept.
     """
-    import lightning as L
-
     shards = Path(shards)
     module = _module(network, list(files), process, shards)
     loader = torch.utils.data.DataLoader(
         _Chunks(len(files), files_per_step), batch_size=1, shuffle=False, collate_fn=_one
     )
-    trainer = L.Trainer(
-        accelerator="auto",
-        devices=devices,
-        num_nodes=num_nodes,
-        strategy=strategy,
-        logger=False,
+    trainer = engine.lightning_trainer(
+        devices=devices, num_nodes=num_nodes, strategy=strategy, progress=progress, logger=False,
         enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-    )
+    )  # fmt: skip
     trainer.predict(module, loader, return_predictions=False)
     if trainer.global_rank != 0:
         return ShardedRun(rank_zero=False, world_size=trainer.world_size)
