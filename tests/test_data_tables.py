@@ -174,5 +174,5 @@ def test_bad_input_errors_are_one_line(binaries_csv, tmp_path):
         make_config("cartnet", "gpu")
     with pytest.raises(XtalkitError, match="unknown split method"):
         load_table(binaries_csv, "band_gap", split="sideways")
-    with pytest.raises(XtalkitError, match="not a property model"):
+    with pytest.raises(XtalkitError, match="a model of task 'adp', not 'property'"):
         PropertyPredictor("cartnet-adp")

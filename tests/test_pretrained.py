@@ -16,7 +16,8 @@ def test_every_shipped_model_loads_through_one_loader():
     for name in pretrained.names():
         loaded = pretrained.load(name, task=expected[name])
         assert loaded.name == name and loaded.path == pretrained.path(name)
-        assert pretrained.REGISTRY[name].name == name and pretrained.REGISTRY[name].description
+        record = pretrained.REGISTRY[name]  # the registry names the task the file records
+        assert record.name == name and record.description and record.task == loaded.task == expected[name]
 
 
 def test_files_and_run_directories_load_and_tasks_are_checked(tmp_path):
@@ -26,7 +27,7 @@ def test_files_and_run_directories_load_and_tasks_are_checked(tmp_path):
     (run / "model.pt").write_bytes(src.read_bytes())
     for ref in (src, str(src), run):
         assert pretrained.load(ref, task="property").task == "property"
-    with pytest.raises(XtalkitError, match="a property model, not a adp model"):
+    with pytest.raises(XtalkitError, match="band-gap: a model of task 'property', not 'adp'"):
         pretrained.load("band-gap", task="adp")
     with pytest.raises(XtalkitError, match="neither a shipped model"):
         pretrained.load("no-such-model")
@@ -36,9 +37,9 @@ def test_predictors_refuse_a_model_of_another_task():
     from xtalkit.adp.predict import ADPPredictor
     from xtalkit.property.predict import PropertyPredictor
 
-    with pytest.raises(XtalkitError, match="not a adp model"):
+    with pytest.raises(XtalkitError, match="formation-energy: a model of task 'property', not 'adp'"):
         ADPPredictor("formation-energy")
-    with pytest.raises(XtalkitError, match="not a property model"):
+    with pytest.raises(XtalkitError, match="harmonic-adp: a model of task 'adp', not 'property'"):
         PropertyPredictor("harmonic-adp")
 
 

@@ -119,5 +119,5 @@ def test_each_task_stops_resumes_and_loads(task, table, adp_dataset, tmp_path, c
     assert cli(base) == 1
     assert "a run is already there" in capsys.readouterr().err
     other = {"adp": "property", "property": "distmat", "distmat": "adp"}[kind]
-    with pytest.raises(XtalkitError, match=f"not a {other} model"):
+    with pytest.raises(XtalkitError, match=f"a model of task {kind!r}, not {other!r}"):
         pretrained.load(run, task=other)

@@ -24,7 +24,7 @@ class ShippedModel:
         name: registry name (``xtalkit models list``).
         file: model file in this package directory (``.pt``: torch, ``.npz``: lattice forests).
         card: Markdown model card in this package directory.
-        task: ``"adp"``, ``"property"`` or ``"csp"``.
+        task: ``"adp"``, ``"property"``, ``"distmat"`` or ``"lattice"`` (as :func:`load` checks it).
         description: one line.
     """
 
@@ -62,53 +62,45 @@ DEFAULT_CSP_MODEL = "alphacrystal-distmat"
 DEFAULT_LATTICE_MODEL = "alphacrystal-lattice"
 
 
+#: the models this package may ship (those whose file is present are registered)
+SHIPPED = (
+    ShippedModel(
+        name="harmonic-adp", file="harmonic_adp.pt", card="harmonic_adp.md", task="adp",
+        description="exactly equivariant harmonic + rigid-body ADP head (invariant CartNet backbone), "
+        "trained on experimental ADPs of AMCSD minerals, COD and experimental_more crystals",
+    ),
+    ShippedModel(
+        name="cartnet-adp", file="cartnet_adp.pt", card="cartnet_adp.md", task="adp",
+        description="the paper's CartNet (Cholesky head, width 128) trained on experimental ADPs of AMCSD "
+        "minerals and COD crystals",
+    ),
+    ShippedModel(
+        name="alphacrystal-distmat", file="alphacrystal_distmat.pt", card="alphacrystal_distmat.md",
+        task="distmat",
+        description="AlphaCrystal-II distance-matrix network (cells of ≤ 12 atoms), trained on Materials "
+        "Project structures (mp.csv.gz folds 0-7)",
+    ),
+    ShippedModel(
+        name="alphacrystal-lattice", file="alphacrystal_lattice.npz", card="alphacrystal_lattice.md",
+        task="lattice",
+        description="space-group, volume and cell-shape forests from the composition (cells of ≤ 12 atoms), "
+        "fitted on mp.csv.gz folds 0-7",
+    ),
+    ShippedModel(
+        name="formation-energy", file="formation-energy.pt", card="formation-energy.md", task="property",
+        description="formation energy per atom (eV/atom), trained on Materials Project structures "
+        "(mp.csv.gz)",
+    ),
+    ShippedModel(
+        name="band-gap", file="band-gap.pt", card="band-gap.md", task="property",
+        description="PBE band gap (eV), trained on Materials Project structures (mp.csv.gz)",
+    ),
+)  # fmt: skip
+
+
 def _register() -> None:
     root = resources.files("xtalkit.pretrained")
-    candidates = {
-        "harmonic-adp": (
-            "harmonic_adp.pt",
-            "harmonic_adp.md",
-            "adp",
-            "exactly equivariant harmonic + rigid-body ADP head (invariant CartNet backbone), trained on "
-            "experimental ADPs of AMCSD minerals, COD and experimental_more crystals",
-        ),
-        "cartnet-adp": (
-            "cartnet_adp.pt",
-            "cartnet_adp.md",
-            "adp",
-            "the paper's CartNet (Cholesky head, width 128) trained on experimental ADPs of AMCSD minerals "
-            "and COD crystals",
-        ),
-        "alphacrystal-distmat": (
-            "alphacrystal_distmat.pt",
-            "alphacrystal_distmat.md",
-            "csp",
-            "AlphaCrystal-II distance-matrix network (cells of ≤ 12 atoms), trained on Materials Project "
-            "structures (mp.csv.gz folds 0-7)",
-        ),
-        "alphacrystal-lattice": (
-            "alphacrystal_lattice.npz",
-            "alphacrystal_lattice.md",
-            "csp",
-            "space-group, volume and cell-shape forests from the composition (cells of ≤ 12 atoms), "
-            "fitted on mp.csv.gz folds 0-7",
-        ),
-        "formation-energy": (
-            "formation-energy.pt",
-            "formation-energy.md",
-            "property",
-            "formation energy per atom (eV/atom), trained on Materials Project structures (mp.csv.gz)",
-        ),
-        "band-gap": (
-            "band-gap.pt",
-            "band-gap.md",
-            "property",
-            "PBE band gap (eV), trained on Materials Project structures (mp.csv.gz)",
-        ),
-    }
-    for name, entry in candidates.items():
-        if root.joinpath(entry[0]).is_file():
-            REGISTRY[name] = ShippedModel(name, *entry)
+    REGISTRY.update({m.name: m for m in SHIPPED if root.joinpath(m.file).is_file()})
 
 
 _register()
@@ -170,5 +162,5 @@ def load(name_or_path: str | os.PathLike, task: str | None = None) -> LoadedMode
         model, metadata = load_model(file)
         kind = str(metadata.get("task") or (REGISTRY[text].task if text in REGISTRY else ""))
     if task is not None and kind != task:
-        raise XtalkitError(f"{name}: a {kind or 'unknown'} model, not a {task} model")
+        raise XtalkitError(f"{name}: a model of task {kind or 'unknown'!r}, not {task!r}")
     return LoadedModel(model, metadata, name, file, kind)
