@@ -70,13 +70,6 @@ class FailureReport:
         return 1 if self.failures else 0
 
 
-def progress(items: list, desc: str, *, enabled: bool | None = None) -> Iterator:
-    """A tqdm progress bar on stderr, shown for more than a few items on a terminal."""
-    if enabled is None:
-        enabled = len(items) > 3 and sys.stderr.isatty()
-    return iter(tqdm(items, desc=desc, unit="file", disable=not enabled, file=sys.stderr))
-
-
 @dataclasses.dataclass
 class Job:
     """One structure of a batch: the file, the data block, the crystal and how many blocks the file has."""
@@ -179,7 +172,7 @@ class Batch:
         self.report.add(f"{where}: internal error ({type(exc).__name__}: {msg}); rerun with --debug")
 
     def wrote(self, path: object) -> None:
-        """Count one output written (printed by the caller)."""
+        """Count one structure finished with its output (a file written, or a record printed)."""
         self.outputs += 1
 
     @contextlib.contextmanager
@@ -200,10 +193,10 @@ class Batch:
         """Print the failure list (and, if interrupted, what was finished); return the exit status."""
         self.report.print(what)
         if self.interrupted:
-            done = max(self.finished, 0)
             print(
-                f"\ninterrupted: {done} of {len(self.files)} files finished, {self.outputs} outputs written, "
-                f"{len(self.report.failures)} failures, {len(self.files) - self.started} files not started",
+                f"\ninterrupted: {self.finished} of {len(self.files)} files finished, "
+                f"{self.outputs} outputs written, {len(self.report.failures)} failures, "
+                f"{len(self.files) - self.started} files not started",
                 file=sys.stderr,
             )
             return 130
