@@ -97,14 +97,19 @@ def evaluate_dataset(
 
     Returns:
         ``{"n", "mae", "rmse", "predictions"}`` (predictions as a list, dataset order).
+
+    Raises:
+        XtalkitError: the dataset is empty (no MAE to give).
     """
+    if not len(dataset):
+        raise XtalkitError("no structures to evaluate")
     pred = predict_dataset(model, dataset, batch_size=batch_size, max_sites=max_sites)
     err = pred - dataset.targets
     n = len(err)
     return {
         "n": n,
-        "mae": float(np.abs(err).mean()) if n else float("nan"),
-        "rmse": float(np.sqrt((err**2).mean())) if n else float("nan"),
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
         "predictions": pred.tolist(),
     }
 

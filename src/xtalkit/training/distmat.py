@@ -157,7 +157,8 @@ def evaluate_distmat(
 
     Returns:
         ``{"n", "mse" (Å²), "rmse" (Å), "overlap", "overlap_n", "accuracy"}``;
-        ``overlap_n`` counts structures where eq. 4 is defined (a target pair ≤ threshold).
+        ``overlap_n`` counts structures where eq. 4 is defined (a target pair ≤ threshold);
+        ``overlap`` is None when there is none.
 
     Raises:
         XtalkitError: if no structure has a valid pair.
@@ -193,7 +194,7 @@ def evaluate_distmat(
         "n": len(mse),
         "mse": float(np.mean(mse)),
         "rmse": float(np.mean(rmse)),
-        "overlap": float(np.mean(overlap)) if overlap else float("nan"),
+        "overlap": float(np.mean(overlap)) if overlap else None,
         "overlap_n": len(overlap),
         "accuracy": correct / pairs,
     }
