@@ -81,3 +81,14 @@ def test_composition_baseline_beats_mean_on_linear_target():
     # structures work as inputs too (NaCl in two cells: one composition, one prediction)
     nacl = binary_structure("rocksalt", "Na", "Cl")
     assert gbm.predict([nacl, nacl * (2, 1, 1)])[0] == pytest.approx(gbm.predict([{"Na": 1, "Cl": 1}])[0])
+
+
+def test_an_empty_dataset_has_no_mae():
+    from xtalkit.data.property_cache import FeatureDataset
+    from xtalkit.errors import XtalkitError
+    from xtalkit.property.predict import evaluate_dataset
+
+    predictor = PropertyPredictor("band-gap")
+    empty = FeatureDataset([], [], [], predictor.featurizer)
+    with pytest.raises(XtalkitError, match="no structures to evaluate"):
+        evaluate_dataset(predictor.model, empty)
