@@ -61,6 +61,29 @@ def test_is_molecular_separates_molecular_crystals_from_solids():
     assert not is_molecular(read_crystal(example_path("rutile")))
 
 
+def test_is_molecular_needs_carbon_and_finite_molecules():
+    from xtalkit.crystal.core import Crystal
+    from xtalkit.geometry.molecules import is_molecular
+
+    def linear(numbers, bond, box):
+        """A linear X=Y=X or X–X molecule along a, centred in a cubic box (Å), cut by no boundary."""
+        k = len(numbers) // 2
+        frac = [[0.5 + (m - k) * bond / box, 0.5, 0.5] for m in range(len(numbers))]
+        return Crystal(lattice=np.eye(3) * box, numbers=numbers, frac=frac)
+
+    assert is_molecular(linear([8, 6, 8], 1.16, 6.0))  # CO2: C in a finite molecule
+    assert not is_molecular(linear([53, 53], 2.67, 7.0))  # I2: molecular, but no carbon
+    # diamond (a = 3.567 Å, C–C 1.545 Å): carbon, but one bonded framework
+    fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    diamond = Crystal(lattice=np.eye(3) * 3.567, numbers=[6] * 8, frac=np.vstack([fcc, fcc + 0.25]))
+    assert not is_molecular(diamond)
+    # O=C=O…K…O=C=O… along a 7.6 Å axis: K is 2.5 Å from one O and 2.78 Å from the next cell's O,
+    # both bonds (K–O up to 2.03 + 0.66 + 0.45 = 3.14 Å): an endless chain, an extended solid
+    salt = Crystal(lattice=np.eye(3) * 7.6, numbers=[8, 6, 8, 19],
+                   frac=[[x / 7.6, 0.5, 0.5] for x in (1.0, 2.16, 3.32, 5.82)])  # fmt: skip
+    assert not is_molecular(salt)
+
+
 def test_property_model_of_solids_warns_on_a_molecular_crystal():
     from xtalkit.crystal.cif import read_crystal
     from xtalkit.examples import path as example_path

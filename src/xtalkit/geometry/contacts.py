@@ -28,7 +28,18 @@ MIN_DISTANCE = 0.5
 
 
 def estimated_edges(crystal: Crystal, cutoff: float) -> float:
-    """Expected number of directed edges of the radius graph: ``n² / V · 4/3 π r³``."""
+    """Expected number of directed edges of the radius graph, before building it.
+
+    Atoms spread evenly over the cell: each sees ``n / V · 4/3 π r³`` others, so
+    ``n² / V · 4/3 π r³`` edges in all (the graph is full: i→j and j→i both count).
+
+    Args:
+        crystal: the structure (``n`` atoms in a cell of volume ``V`` Å³).
+        cutoff: radius of the graph, Å.
+
+    Returns:
+        The expected count of directed edges (a float; not rounded).
+    """
     n = len(crystal)
     return n * n / crystal.volume * 4.0 / 3.0 * np.pi * cutoff**3
 
@@ -77,19 +88,57 @@ class Isolation:
 def isolated(graph: RadiusGraph) -> Isolation:
     """Which atoms and groups have no contact within the graph's cutoff.
 
-    Groups are the connected components of the graph without periodic shifts
-    (atoms joined by chains of contacts inside the cell). A group is isolated
-    when none of its atoms has an edge to a periodic image (shift ≠ 0): in a
-    crystal every group touches its neighbours, so some edge leaves the cell.
+    Groups are the connected components of the graph (atoms joined by chains of
+    contacts, across cell boundaries too). Each group is unwrapped as
+    :func:`~xtalkit.geometry.molecules.find_molecules` unwraps molecules: every atom
+    gets the lattice offset that puts it next to the atoms it touches, following a
+    spanning tree of the group's edges. A group is isolated when every one of its
+    edges agrees with these offsets (``offset[i] + shift == offset[j]``): it is a
+    finite cluster that touches no periodic image of itself. In a crystal some edge
+    leads from a group to a translated copy of itself (or the whole structure is one
+    periodic group). Where the cell boundary cuts a group does not matter.
+
+    Args:
+        graph: a full radius graph (both i→j and j→i; :func:`~xtalkit.geometry.neighbors.radius_graph`).
+
+    Returns:
+        The :class:`Isolation` of the structure's atoms.
     """
     from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.csgraph import breadth_first_order, connected_components
 
     n = graph.n_atoms
-    degree = np.bincount(graph.centers, minlength=n)
-    adj = coo_matrix((np.ones(len(graph.centers)), (graph.centers, graph.neighbors)), shape=(n, n))
-    _, comp = connected_components(adj, directed=False)
-    periodic = np.zeros(comp.max() + 1 if n else 0, bool)
-    crossing = np.any(graph.shifts != 0, axis=1)
-    periodic[comp[graph.centers[crossing]]] = True
+    i, j = np.asarray(graph.centers, np.int64), np.asarray(graph.neighbors, np.int64)
+    shifts = np.asarray(graph.shifts, np.int64).reshape(-1, 3)
+    degree = np.bincount(i, minlength=n)
+    if n == 0:
+        return Isolation(lonely_atoms=np.zeros(0, bool), isolated_atoms=np.zeros(0, bool))
+    adj = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    n_comp, comp = connected_components(adj, directed=False)
+    # one breadth-first forest over all groups: a root node n joined to one atom of each group
+    _, first = np.unique(comp, return_index=True)
+    rows = np.concatenate([i, j, np.full(n_comp, n)])
+    cols = np.concatenate([j, i, first])
+    forest = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
+    _, parent = breadth_first_order(forest, n, directed=True, return_predecessors=True)
+    parent = parent[:n]
+    # the shift of one edge parent → atom (an edge j → i read backwards counts with −shift)
+    keys = np.concatenate([i * n + j, j * n + i])
+    signed = np.concatenate([shifts, -shifts])
+    order = np.argsort(keys, kind="stable")
+    keys, signed = keys[order], signed[order]
+    step = np.zeros((n, 3), np.int64)
+    tree = parent != n
+    want = parent[tree] * n + np.flatnonzero(tree)
+    step[tree] = signed[np.searchsorted(keys, want)]
+    # offset of each atom from its group's first atom: the sum of the steps up the tree, by pointer
+    # jumping (invariant: offset[a] = true offset of a − true offset of up[a]; roots point to themselves)
+    up = np.where(tree, parent, np.arange(n))
+    offset = step
+    while (up != up[up]).any():
+        offset = offset + offset[up]
+        up = up[up]
+    wrapped = np.any(offset[i] + shifts != offset[j], axis=1)
+    periodic = np.zeros(n_comp, bool)
+    periodic[comp[i[wrapped]]] = True
     return Isolation(lonely_atoms=degree == 0, isolated_atoms=~periodic[comp])

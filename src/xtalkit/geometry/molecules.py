@@ -145,9 +145,12 @@ def find_molecules(
 def is_molecular(crystal) -> bool:
     """Whether a crystal is a molecular (organic) crystal rather than an extended solid.
 
-    Molecular: every non-H atom belongs to a finite molecule (no bond path reaches a
-    periodic image) and some molecule contains carbon. Salts of complex ions, MOFs
-    and other extended frameworks are not molecular.
+    Molecular: the crystal contains carbon, and every non-H atom belongs to a finite
+    molecule (no bond path reaches a periodic image). Carbon, being a non-H atom,
+    then sits in one of these molecules: some molecule is organic. Extended solids,
+    MOFs and salts whose metal–ligand contacts are bonds at the covalent-radius cutoff
+    fail the second test; molecular crystals without carbon (I₂, S₈, P₄O₁₀) fail the
+    first.
 
     Args:
         crystal: a :class:`~xtalkit.crystal.core.Crystal`.
@@ -159,7 +162,4 @@ def is_molecular(crystal) -> bool:
         return False
     g = radius_graph(crystal, cutoff=5.0)
     mol = find_molecules(numbers, crystal.frac, g.centers, g.neighbors, g.shifts, g.distances)
-    heavy = numbers != 1
-    if not mol.finite_atoms[heavy].all():
-        return False
-    return bool(np.isin(mol.index[numbers == 6], mol.index[heavy]).any())
+    return bool(mol.finite_atoms[numbers != 1].all())
