@@ -49,6 +49,26 @@ SHARED = Path(os.environ.get("XTALKIT_SHARED", REPO.parent / "shared"))
 MP = SHARED / "data" / "materials" / "mp.csv.gz"
 
 
+def markdown(doc: dict) -> str:
+    """``lattice.md``: the library's table under this benchmark's own wording (folds 0-7 / fold 8).
+
+    Args:
+        doc: the ``lattice.json`` document (``lattice_model``, ``data``, ``results``, ``seconds``).
+    """
+    from xtalkit.csp.lattice_eval import lattice_markdown
+
+    r = doc["results"]
+    return lattice_markdown(
+        doc,
+        title=f"Space group and lattice from the composition ({Path(doc['data']).name} fold 8)",
+        provenance=(
+            f"Lattice model `{doc['lattice_model']}` (random forests, fitted on folds 0-7: "
+            f"{r['n_train']} rows); scored on all {r['n_test']} fold-8 rows (conventional cells, pyxtal "
+            "setting; formulas unseen in training)."
+        ),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=MP)
@@ -60,7 +80,7 @@ def main() -> None:
 
     from xtalkit.csp.data import build_dataset
     from xtalkit.csp.lattice import LatticeConfig, LatticeModel, fit_lattice_model
-    from xtalkit.csp.lattice_eval import evaluate_lattice, lattice_markdown
+    from xtalkit.csp.lattice_eval import evaluate_lattice
     from xtalkit.io import atomic_write
 
     t0 = time.time()
@@ -83,8 +103,8 @@ def main() -> None:
         "platform": platform.platform(),
     }
     atomic_write(args.out.with_suffix(".json"), json.dumps(doc, indent=2) + "\n")
-    atomic_write(args.out.with_suffix(".md"), lattice_markdown(doc))
-    print(lattice_markdown(doc))
+    atomic_write(args.out.with_suffix(".md"), markdown(doc))
+    print(markdown(doc))
 
 
 if __name__ == "__main__":

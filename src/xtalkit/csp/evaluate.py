@@ -11,8 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from xtalkit.csp.outputs import read_structure
-from xtalkit.errors import XtalkitError
+from xtalkit.csp.outputs import plain_structure, read_structure
+from xtalkit.errors import CrystalError, XtalkitError
 
 
 def find_prediction(pred_dir: str | os.PathLike) -> Path:
@@ -61,8 +61,6 @@ def evaluate_prediction(
     Raises:
         XtalkitError: unreadable prediction or CIF, or different compositions.
     """
-    from pymatgen.core import Structure
-
     from xtalkit.csp.encoding import _as_structure, distance_target
     from xtalkit.csp.metrics import (
         distance_map_overlap,
@@ -85,14 +83,17 @@ def evaluate_prediction(
         true = read_crystal(Path(true_structure)).to_pymatgen()
     else:
         true = _as_structure(true_structure)
-    true = Structure(true.lattice, [site.species for site in true], true.frac_coords)  # no site properties
+    true = plain_structure(true)
     entries = summary.get("top", [])[: top if top else None]
     cands = []
     for e in entries:
+        path = d / e["file"]
         try:
-            cands.append(read_structure(d / e["file"]))
-        except Exception as exc:
-            raise XtalkitError(f"{d / e['file']}: unreadable ({type(exc).__name__})") from None
+            cands.append(read_structure(path))
+        except CrystalError as exc:  # the reader's own reason, e.g. "cell is too thin: ..."
+            raise exc.located(str(path)) from None
+        except OSError as exc:
+            raise XtalkitError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None
     if cands and cands[0].composition.reduced_composition != true.composition.reduced_composition:
         raise XtalkitError(
             f"the prediction is {cands[0].composition.reduced_formula}, the true structure "

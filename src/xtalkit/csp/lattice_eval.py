@@ -19,6 +19,7 @@ Used by ``xtalkit csp evaluate-lattice`` and ``benchmarks/lattice.py``.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -63,9 +64,16 @@ def evaluate_lattice(model, ds, train_idx: np.ndarray, test_idx: np.ndarray) -> 
 
     Returns:
         ``{"model": {...}, "baseline": {...}, "n_test", "n_train", "v_base"}``.
+
+    Raises:
+        XtalkitError: no training rows (the baselines need them) or no test rows.
     """
     from xtalkit.csp.data import CRYSTAL_SYSTEMS, crystal_system
 
+    if len(train_idx) == 0:
+        raise XtalkitError("no training rows to fit the baselines")
+    if len(test_idx) == 0:
+        raise XtalkitError("no test rows to score")
     counts = conventional_counts(ds)
     sg_train = ds.space_group[train_idx]
     cs_mode = Counter(ds.crystal_system[train_idx].tolist()).most_common(1)[0][0]
@@ -132,9 +140,30 @@ def _volume(p) -> float:
     return float(cell_volume(p))
 
 
-def lattice_markdown(doc: dict) -> str:
-    """One table, model beside baseline."""
+def lattice_markdown(doc: dict, *, title: str | None = None, provenance: str | None = None) -> str:
+    """One markdown table, model beside baseline, under a heading that says what was scored.
+
+    Args:
+        doc: ``{"lattice_model": name, "data": table path, "results": evaluate_lattice(...)}``,
+            with ``"seconds"`` (wall time) when known.
+        title: the heading (without ``#``); default: the table's file name and the number of
+            test rows.
+        provenance: the sentences on the model and the rows; default: the model name, the
+            table and the sizes of its splits. A sentence on the baseline follows either way.
+
+    Returns:
+        The markdown text.
+    """
     r = doc["results"]
+    data = Path(str(doc.get("data", "the table")))
+    if title is None:
+        title = f"Space group and lattice from the composition ({data.name}: {r['n_test']} test rows)"
+    if provenance is None:
+        provenance = (
+            f"Lattice model `{doc['lattice_model']}`, scored on the {r['n_test']} test rows of `{data}` "
+            f"(conventional cells, pyxtal setting); the baselines are fitted on its {r['n_train']} "
+            "training and validation rows."
+        )
     rows = [
         ("crystal system, top-1 accuracy", "crystal_system_accuracy", "{:.1%}"),
         *[(f"space group within the first {k}", f"space_group_top{k}", "{:.1%}") for k in TOPS],
@@ -143,11 +172,9 @@ def lattice_markdown(doc: dict) -> str:
         ("free angles given the true group, MAE (°)", "free_angle_mae_deg", "{:.2f}"),
     ]
     lines = [
-        "# Space group and lattice from the composition (mp.csv.gz fold 8)",
+        f"# {title}",
         "",
-        f"Lattice model `{doc['lattice_model']}` (random forests, fitted on folds 0-7: "
-        f"{r['n_train']} rows); scored on all {r['n_test']} fold-8 rows (conventional cells, pyxtal "
-        f"setting; formulas unseen in training). Baseline: most frequent system / groups of the "
+        f"{provenance} Baseline: most frequent system / groups of the "
         f"training rows that can hold the cell, geometric-mean volume per atom "
         f"({r['v_base']:.2f} Å³), equal lengths and 90° (120° on hexagonal axes). "
         f"{r['model']['n_free_angles']} free angles.",

@@ -30,14 +30,27 @@ def cif_text(structure, comment: str, name: str = "xtalkit_csp") -> str:
     return to_cif_string(crystal, comment=comment)
 
 
-def read_structure(path: str | os.PathLike):
-    """A written candidate back as a pymatgen Structure (species and positions only)."""
+def plain_structure(structure):
+    """The same pymatgen Structure with species and positions only (no site properties, no metadata).
+
+    Args:
+        structure: a pymatgen ``Structure`` (lattice in Å, fractional coordinates).
+    """
     from pymatgen.core import Structure
 
+    return Structure(structure.lattice, [site.species for site in structure], structure.frac_coords)
+
+
+def read_structure(path: str | os.PathLike):
+    """A written candidate back as a pymatgen Structure (species and positions only).
+
+    Raises:
+        CrystalError: the file cannot be read (with the reader's one-line reason).
+        OSError: the file cannot be opened.
+    """
     from xtalkit.crystal.cif import read_crystal
 
-    s = read_crystal(path).to_pymatgen()
-    return Structure(s.lattice, [site.species for site in s], s.frac_coords)
+    return plain_structure(read_crystal(path).to_pymatgen())
 
 
 def fmt(x: float, digits: int = 6) -> str:
