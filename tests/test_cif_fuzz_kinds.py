@@ -142,7 +142,7 @@ def test_kinds():
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown"):
         mutate("data_x\n", "flip_bits", np.random.default_rng(0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown mutation kinds \['nope'\]"):
         make_corpus({"x": "data_x\n"}, n=3, kinds=("truncate", "nope"))
 
 
@@ -177,6 +177,28 @@ def test_write_corpus(tmp_path, sources):
     paths = write_corpus(cases, tmp_path / "fuzz")
     assert [p.name for p in paths] == [c.name for c in cases]
     assert all(p.read_bytes() == c.data for p, c in zip(paths, cases, strict=True))
+    assert sorted(p.name for p in (tmp_path / "fuzz").iterdir()) == sorted(c.name for c in cases)
+
+
+def test_write_corpus_killed_midway_leaves_whole_cases_only(tmp_path, sources, monkeypatch):
+    """A run killed while writing the third case leaves the first two whole and nothing else."""
+    import os
+
+    cases = make_corpus(sources, n=5, seed=1)
+    real_fsync, calls = os.fsync, []
+
+    def killed_on_the_third(fd):
+        calls.append(fd)
+        if len(calls) == 3:  # the third file's data are written but not yet renamed into place
+            raise KeyboardInterrupt
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", killed_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        write_corpus(cases, tmp_path / "fuzz")
+    left = sorted((tmp_path / "fuzz").iterdir())
+    assert [p.name for p in left] == [c.name for c in cases[:2]]  # no partial third case, no temp file
+    assert all(p.read_bytes() == c.data for p, c in zip(left, cases[:2], strict=True))
 
 
 @pytest.mark.parametrize(

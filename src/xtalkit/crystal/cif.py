@@ -364,9 +364,11 @@ def _read_block(block: gemmi.cif.Block, source: str, *, tol: float, limits: Cell
         W, t, completed = close_group(W, t)
     except ValueError as exc:
         raise CifError(str(exc)) from None
+    # 4× slack: images on special positions merge later; the expanded cell must still meet max_atoms
     if keep_idx.size * len(W) > 4 * limits.max_atoms:
         raise CifError(
-            f"{keep_idx.size} sites × {len(W)} operations is beyond the limit of {limits.max_atoms} atoms"
+            f"{keep_idx.size} sites × {len(W)} operations = {keep_idx.size * len(W)} images, beyond "
+            f"{4 * limits.max_atoms} (4 × the limit of {limits.max_atoms} atoms, room for special positions)"
         )
     metadata["symmetry_from"] = origin + (" (completed to a group)" if completed else "")
     sg = identify_space_group(W, t)
@@ -561,7 +563,8 @@ def _read_document(
     except (RuntimeError, ValueError, OSError, EOFError, UnicodeError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = msg.replace(str(path_or_text), "").removeprefix("string").lstrip(":")
-        msg = re.sub(r"^(\d+):\d+(\(\d+\))?:?\s*", r"line \1: ", msg)
+        msg = re.sub(r"^(\d+):\d+(\(\d+\))?:?\s*", r"line \1: ", msg)  # gemmi's "N:M(K):"
+        msg = re.sub(r"^(\d+) in data_(\S+?):\s*", r"line \1 (block \2): ", msg)  # gemmi's "N in data_X:"
         raise CifError(f"malformed CIF: {msg}", source=source) from None
     return doc, source, note
 

@@ -179,8 +179,16 @@ def is_jarvis_atoms(d: dict) -> bool:
 def jarvis_atoms_to_crystal(atoms: dict, source: str = "") -> Crystal:
     """A :class:`Crystal` from a JARVIS ``atoms`` dict (``lattice_mat`` rows in Å).
 
+    The cell and the crystal meet the same bounds as CIF, pymatgen and ASE inputs
+    (:func:`~xtalkit.crystal.validate.check_cell`, :func:`~xtalkit.crystal.validate.check_crystal`).
+
+    Args:
+        atoms: ``{"lattice_mat": (3, 3) Å, "coords": (n, 3), "elements": (n,) symbols,
+            "cartesian": bool}`` (coordinates in Å when ``cartesian``, else fractional).
+        source: provenance for messages (default ``"jarvis"``).
+
     Raises:
-        CrystalError: for inconsistent or unknown entries.
+        CrystalError: for inconsistent or unknown entries, or a cell or crystal outside the bounds.
     """
     from xtalkit.elements import atomic_number
 
@@ -190,12 +198,16 @@ def jarvis_atoms_to_crystal(atoms: dict, source: str = "") -> Crystal:
         numbers = [atomic_number(str(e)) for e in atoms["elements"]]
         if len(numbers) != len(coords):
             raise ValueError(f"{len(numbers)} elements for {len(coords)} coordinates")
-        if abs(np.linalg.det(lattice)) < 1e-6:
-            raise ValueError("singular lattice")
-        frac = coords @ np.linalg.inv(lattice) if atoms.get("cartesian", False) else coords
-        return Crystal(lattice=lattice, numbers=numbers, frac=np.mod(frac, 1.0), source=source or "jarvis")
     except (KeyError, TypeError, ValueError) as exc:
         raise CrystalError(f"bad JARVIS atoms: {exc}", source=source or None) from None
+    try:
+        check_cell(lattice)  # before inverting it: finite, not degenerate, within bounds
+        frac = coords @ np.linalg.inv(lattice) if atoms.get("cartesian", False) else coords
+        crystal = Crystal(lattice=lattice, numbers=numbers, frac=np.mod(frac, 1.0), source=source or "jarvis")
+        check_crystal(crystal)
+    except CrystalError as exc:
+        raise exc.located(source or None) from None
+    return crystal
 
 
 def structure_to_crystal(source) -> Crystal:

@@ -309,17 +309,7 @@ class Crystal:
         U = np.array(U_cart, dtype=float).reshape(len(self), 3, 3)
         types = np.broadcast_to(np.asarray(adp_type, dtype="<U4"), (len(self),)).copy()
         new = self.replace(U_cart=U, adp_type=types)
-        new.flags = frozenset(
-            f
-            for f in self.flags
-            if f
-            not in (
-                Flag.MISSING_ADP,
-                Flag.ISOTROPIC_ADP,
-                Flag.NON_POSITIVE_DEFINITE_ADP,
-                Flag.IMPLAUSIBLE_ADP,
-            )
-        ) | adp_flags(new)
+        new.flags = frozenset(f for f in self.flags if f not in _ADP_FLAGS) | adp_flags(new)
         return new
 
     def symmetrized_adps(self) -> Crystal:
@@ -398,6 +388,7 @@ class Crystal:
         )
 
 
+#: The flags :func:`adp_flags` computes: recomputed whenever the tensors change (:meth:`Crystal.with_adps`).
 _ADP_FLAGS = (Flag.MISSING_ADP, Flag.ISOTROPIC_ADP, Flag.NON_POSITIVE_DEFINITE_ADP, Flag.IMPLAUSIBLE_ADP)
 
 

@@ -723,17 +723,17 @@ def make_corpus(
 def write_corpus(cases: Iterable[FuzzCase], directory: str | Path) -> list[Path]:
     """Write each case's bytes to ``directory/case.name`` (the folder is created).
 
+    Each file is written atomically (:func:`xtalkit.io.atomic_write`): a killed run
+    leaves whole cases only, never a truncated file that would pass for deliberate damage.
+
     Returns:
         The paths written, in the order of ``cases``.
     """
+    from xtalkit.io import atomic_write
+
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for case in cases:
-        path = root / case.name
-        path.write_bytes(case.data)
-        paths.append(path)
-    return paths
+    return [atomic_write(root / case.name, case.data) for case in cases]
 
 
 def counts_by_kind(cases: Iterable[FuzzCase]) -> dict[str, int]:

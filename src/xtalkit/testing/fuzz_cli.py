@@ -11,7 +11,8 @@ Outcomes per file and command:
 * ``warned``: predicted with a warning;
 * ``refused``: one line in the failure list naming the file;
 * ``internal``: a failure line that says ``internal error`` or ``unexpected error``
-  (a bug of xtalkit, never acceptable);
+  (a bug of xtalkit, never acceptable); every file of the batch when the command
+  itself stops on an internal error (``xtalkit info: internal error: …``);
 * ``absurd``: an output with a predicted tensor outside the physical range that
   is not flagged (never acceptable);
 * ``lost``: neither an output nor a failure line (never acceptable);
@@ -43,14 +44,19 @@ class FuzzRun:
     Attributes:
         command: ``"info"`` or ``"predict"``.
         outcomes: file name → outcome (see the module docstring).
-        returncodes: return codes of the subprocesses (negative: killed by a signal).
+        returncodes: return codes of the subprocesses (negative: killed by a signal; None, or
+            -999 once gathered by :func:`run_corpus`: ran past the timeout).
         seconds: wall time of the subprocesses.
+        crystals: file name → structures read from it (``info`` only; files with none are left out).
+        failures: file name → failure lines naming it (blocks refused; files with none are left out).
     """
 
     command: str
     outcomes: dict[str, str]
-    returncodes: list[int]
+    returncodes: list[int | None]
     seconds: float
+    crystals: dict[str, int] = dataclasses.field(default_factory=dict)
+    failures: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def counts(self, cases: list[FuzzCase]) -> dict[str, collections.Counter]:
         """Outcome counts per kind of damage."""
@@ -99,42 +105,66 @@ def _failure_lines(stderr: str) -> list[str]:
     return [ln.strip() for ln in stderr.splitlines() if ln.startswith("  ")]
 
 
-def _classify_failures(names: list[str], directory: Path, stderr: str) -> dict[str, str]:
-    out = {}
+def _stopped_on_a_bug(stderr: str) -> bool:
+    """Whether the command itself ended on an internal error (``xtalkit …: internal error: …``, no indent)."""
+    return any(ln.startswith("xtalkit ") and ": internal error" in ln for ln in stderr.splitlines())
+
+
+def _failures(names: list[str], directory: Path, stderr: str) -> tuple[dict[str, str], dict[str, int]]:
+    """Outcome (``refused`` or ``internal``) and number of failure lines of each file that has any."""
     lines = _failure_lines(stderr)
+    outcomes, counts = {}, {}
     for name in names:
-        mine = [ln for ln in lines if ln.startswith(str(directory / name))]
+        path = str(directory / name)
+        mine = [ln for ln in lines if ln.startswith((f"{path} ", f"{path}:"))]
         if mine:
             internal = any("internal error" in ln or "unexpected error" in ln for ln in mine)
-            out[name] = "internal" if internal else "refused"
-    return out
+            outcomes[name] = "internal" if internal else "refused"
+            counts[name] = len(mine)
+    return outcomes, counts
 
 
-def run_info(directory: Path, names: list[str], timeout: float) -> tuple[dict[str, str], int | None, float]:
-    """``xtalkit info --json`` over ``names`` in ``directory``."""
-    rc, stdout, stderr, sec = _cli(["info", "--json", *[str(directory / n) for n in names]], timeout)
+def _died(command: str, names: list[str], rc: int | None, stderr: str, sec: float) -> FuzzRun | None:
+    """The run of a batch that died (signal, timeout) or stopped on a bug of xtalkit, else None."""
     if rc is None or rc < 0 or rc not in (0, 1):
-        return {n: "hang" if rc is None else "crash" for n in names}, rc, sec
-    outcomes = _classify_failures(names, directory, stderr)
-    read = {Path(c["source"]).name for c in json.loads(stdout)["crystals"]}
+        return FuzzRun(command, {n: "hang" if rc is None else "crash" for n in names}, [rc], sec)
+    if _stopped_on_a_bug(stderr):  # every file of the batch: none got its turn, or all are suspect
+        return FuzzRun(command, dict.fromkeys(names, "internal"), [rc], sec)
+    return None
+
+
+def run_info(directory: Path, names: list[str], timeout: float) -> FuzzRun:
+    """``xtalkit info --json`` over ``names`` in ``directory``: outcomes, crystals read and failure lines."""
+    rc, stdout, stderr, sec = _cli(["info", "--json", *[str(directory / n) for n in names]], timeout)
+    died = _died("info", names, rc, stderr, sec)
+    if died is not None:
+        return died
+    outcomes, failures = _failures(names, directory, stderr)
+    try:
+        doc = json.loads(stdout)
+    except json.JSONDecodeError:  # no document (the command refused the whole batch): nothing read
+        doc = {}
+    read = collections.Counter(Path(c["source"]).name for c in doc.get("crystals", []))
     for n in names:
-        if n in read and n not in outcomes:
+        if read[n] and n not in outcomes:
             outcomes[n] = "ok"
         outcomes.setdefault(n, "lost")
-    return outcomes, rc, sec
+    crystals = {n: read[n] for n in names if read[n]}
+    return FuzzRun("info", outcomes, [rc], sec, crystals=crystals, failures=failures)
 
 
 def run_predict(
     directory: Path, names: list[str], out: Path, timeout: float, temperature: float = 150.0
-) -> tuple[dict[str, str], int | None, float]:
+) -> FuzzRun:
     """``xtalkit adp predict -T 150 --format json`` over ``names``; outputs checked for absurd values."""
     from xtalkit.crystal.adp import implausible
 
     args = ["adp", "predict", "-T", f"{temperature:g}", "--format", "json", "-o", str(out)]
     rc, _stdout, stderr, sec = _cli([*args, *[str(directory / n) for n in names]], timeout)
-    if rc is None or rc < 0 or rc not in (0, 1):
-        return {n: "hang" if rc is None else "crash" for n in names}, rc, sec
-    outcomes = _classify_failures(names, directory, stderr)
+    died = _died("predict", names, rc, stderr, sec)
+    if died is not None:
+        return died
+    outcomes, failures = _failures(names, directory, stderr)
     warned = {ln.split(" [block")[0] for ln in stderr.splitlines() if ": warning: " in ln}
     for n in names:
         docs = sorted(out.glob(f"{Path(n).stem}*_adp.json"))
@@ -155,7 +185,7 @@ def run_predict(
             outcomes[n] = "absurd"
         elif n not in outcomes:
             outcomes[n] = "warned" if str(directory / n) in warned else "ok"
-    return outcomes, rc, sec
+    return FuzzRun("predict", outcomes, [rc], sec, failures=failures)
 
 
 def run_corpus(
@@ -181,15 +211,16 @@ def run_corpus(
         groups[c.kind if per_kind else "all"].append(c.name)
     runs = {}
     for command in commands:
-        outcomes: dict[str, str] = {}
-        rcs, seconds = [], 0.0
+        total = FuzzRun(command, {}, [], 0.0)
         for key, names in groups.items():
             if command == "info":
-                res, rc, sec = run_info(inp, names, timeout)
+                part = run_info(inp, names, timeout)
             else:
-                res, rc, sec = run_predict(inp, names, work / f"out_{key}", timeout)
-            outcomes.update(res)
-            rcs.append(rc if rc is not None else -999)
-            seconds += sec
-        runs[command] = FuzzRun(command, outcomes, rcs, seconds)
+                part = run_predict(inp, names, work / f"out_{key}", timeout)
+            total.outcomes.update(part.outcomes)
+            total.crystals.update(part.crystals)
+            total.failures.update(part.failures)
+            total.returncodes += [rc if rc is not None else -999 for rc in part.returncodes]
+            total.seconds += part.seconds
+        runs[command] = total
     return runs
