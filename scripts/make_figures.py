@@ -43,8 +43,7 @@ def parity(shared: Path, work: Path, out: Path) -> Path:
     from xtalkit.data.adp_build import build
     from xtalkit.data.graphs import ADPGraphDataset
     from xtalkit.data.store import ADPStore
-    from xtalkit.models.checkpoint import load_model
-    from xtalkit.pretrained import DEFAULT_ADP_MODEL, resolve
+    from xtalkit.pretrained import DEFAULT_ADP_MODEL, load
 
     stores = []
     for name, src, fractions in (("cod", "experimental", (0.8, 0.1, 0.1)),
@@ -53,7 +52,7 @@ def parity(shared: Path, work: Path, out: Path) -> Path:
         if not (path / "report.json").is_file():
             build([str(shared / "data" / "adp" / src)], path, fractions=fractions)
         stores.append(ADPStore(path, "test"))
-    model, _ = load_model(resolve(DEFAULT_ADP_MODEL)[0])
+    model = load(DEFAULT_ADP_MODEL, task="adp").model
     ds = ADPGraphDataset(stores, cutoff=model.cutoff, hydrogens=model.hydrogens, molecules=model.equivariant)
     res = evaluate(model, ds, return_tensors=True)
     title = f"{DEFAULT_ADP_MODEL} on the molecular test split ({res['structures']} structures)"
@@ -73,7 +72,9 @@ def main() -> None:
     urea = predictor.predict(read_crystal(example_path("urea")))
     print(
         plot_ellipsoids(
-            urea.crystal, out / "urea_predicted.png", subtitle=f"predicted by {urea.model} at 123 K"
+            urea.crystal,
+            out / "urea_predicted.png",
+            subtitle=f"predicted by {urea.model} at {urea.temperature:g} K",
         )
     )
     for name, rel, view in SHARED:

@@ -174,3 +174,75 @@ def test_scale_to_input_on_the_command_line(model_file, tmp_path, capsys):
     np.testing.assert_allclose(
         np.exp(np.log(scaled.U_eq[heavy]).mean()), np.exp(np.log(rutile.U_eq[heavy]).mean()), rtol=1e-6
     )
+
+
+def test_the_checks_graph_is_the_networks_graph():
+    """``crystal_graph`` given the checks' graph gives exactly what it builds from scratch."""
+    from scipy.spatial.transform import Rotation
+
+    from xtalkit.adp.predict import input_checks
+    from xtalkit.data.graphs import crystal_graph
+
+    urea = read_crystal(example_path("urea"))
+    R = Rotation.random(random_state=5).as_matrix()
+    lattice = urea.lattice @ R.T  # a frame other than the crystal's own
+    warnings, isolated, graph = input_checks(urea, 5.0, 10**6, lattice=lattice)
+    assert warnings == [] and not isolated.any() and graph.n_atoms == len(urea)
+    for molecules in (False, True):
+        kw = {"temperature": 123.0, "cutoff": 5.0, "ident": urea.source, "molecules": molecules}
+        mine = crystal_graph(urea.numbers, urea.frac, lattice, graph=graph, **kw)
+        ref = crystal_graph(urea.numbers, urea.frac, lattice, **kw)
+        assert mine.keys() == ref.keys()
+        for key, value in ref.items():
+            np.testing.assert_array_equal(mine[key], value, err_msg=key)
+    with pytest.raises(ValueError, match="not a graph of these atoms"):
+        crystal_graph(urea.numbers[:4], urea.frac[:4], lattice, graph=graph, **kw)
+
+
+def _count_searches(monkeypatch) -> list[float]:
+    """Cutoffs of every radius-graph search from here on (in the checks and in ``crystal_graph``)."""
+    import xtalkit.data.graphs as graphs
+    import xtalkit.geometry.neighbors as neighbors
+
+    real, cutoffs = neighbors.radius_graph, []
+
+    def counted(*args, **kwargs):
+        cutoffs.append(float(kwargs.get("cutoff", args[2] if len(args) > 2 else neighbors.DEFAULT_CUTOFF)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(neighbors, "radius_graph", counted)
+    monkeypatch.setattr(graphs, "radius_graph", counted)
+    return cutoffs
+
+
+def test_one_neighbour_search_at_the_model_cutoff(model_file, monkeypatch):
+    urea = read_crystal(example_path("urea"))
+    p = ADPPredictor(str(model_file))
+    before = p.predict(urea).crystal.U_cart
+    cutoffs = _count_searches(monkeypatch)
+    after = p.predict(urea).crystal.U_cart
+    assert cutoffs.count(p.model.cutoff) == 1  # the checks' graph, reused by the network
+    np.testing.assert_array_equal(after, before)
+
+
+def test_model_without_hydrogen_nodes_gets_its_own_graph(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    m = CartNet(dim=16, num_layers=1, num_rbf=8, temperature_mean=200, temperature_std=80, initial_uiso=0.0,
+                hydrogens=False)  # fmt: skip
+    save_model(tmp_path / "noh.pt", m, metadata={"task": "adp"})
+    urea = read_crystal(example_path("urea"))
+    cutoffs = _count_searches(monkeypatch)
+    pred = ADPPredictor(str(tmp_path / "noh.pt")).predict(urea)
+    assert cutoffs.count(m.cutoff) == 2  # all atoms for the checks, the 8 heavy atoms for the network
+    assert np.isfinite(pred.crystal.U_cart[~urea.is_hydrogen]).all()
+
+
+@pytest.mark.parametrize("centre", [0.5, 0.0])
+def test_a_molecule_alone_in_a_large_cell_is_refused_wherever_it_sits(model_file, centre):
+    from xtalkit.crystal.core import Crystal
+
+    frac = np.full((3, 3), centre)
+    frac[1:, 0] += np.array([1.16, -1.16]) / 30.0  # O=C=O along a; at the origin the boundary cuts it
+    co2 = Crystal(lattice=np.eye(3) * 30.0, numbers=[6, 8, 8], frac=np.mod(frac, 1.0), temperature=150.0)
+    with pytest.raises(CrystalError, match="not a crystal packing"):
+        ADPPredictor(str(model_file)).predict(co2)

@@ -146,7 +146,7 @@ def test_html_view_is_self_contained_and_hover_matches_the_cif(tmp_path):
     atoms = [t for t in fig.data if t.type == "scatter3d" and t.customdata is not None]
     scene = grow_scene(c)
     np.testing.assert_allclose(np.asarray(atoms[0].customdata)[:, 0], c.U_eq[scene.index])
-    np.testing.assert_allclose(atoms[0].customdata, hover_data(c, scene, c.U_cart))
+    np.testing.assert_allclose(atoms[0].customdata, hover_data(scene, c.U_cart))
     # rutile Ti1 from the CIF: U11 = U22 = 0.0116336834, U33 = 0.0051207100
     ti = np.flatnonzero(c.numbers[scene.index] == 22)[0]
     assert atoms[0].customdata[ti][0] == pytest.approx((2 * 0.0116336834 + 0.0051207100) / 3, abs=1e-9)
@@ -154,6 +154,20 @@ def test_html_view_is_self_contained_and_hover_matches_the_cif(tmp_path):
     html = p.read_text()
     assert not re.search(r"<script[^>]+src=", html)  # plotly.js embedded, nothing fetched
     assert "Plotly.newPlot" in html and "U_eq" in html
+
+
+@pytest.mark.parametrize("shape", [(-1, 3, 3), (-1, 9), (-1,)])
+def test_html_view_compare_accepts_flat_tensors_and_hover_gives_their_iou(shape):
+    c = read_crystal(example_path("rutile"))
+    U = c.U_cart.copy()
+    U[c.labels == "O1"] *= 8.0  # O1 compared with 8 U: radii ×√8, volume ×8^1.5 = 22.6: IoU 1/22.6 = 4 %
+    fig = figure(c, compare=U.reshape(shape), names=("file", "model"))
+    hover = next(t for t in fig.data if t.type == "scatter3d" and t.name == "model atoms")
+    scene = grow_scene(c)
+    np.testing.assert_allclose(hover.customdata, hover_data(scene, U))  # the compared set, reshaped
+    for k, a in enumerate(scene.index):
+        expected = "IoU 4 %" if c.labels[a] == "O1" else "IoU 100 %"
+        assert expected in hover.hovertext[k], (c.labels[a], hover.hovertext[k])
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
@@ -192,7 +206,7 @@ def test_parity_values_by_hand(tmp_path):
     assert "median ratio 2.00" in svg
 
 
-def test_check_plot_marks_the_flagged_atom_and_its_images(tmp_path, capsys):
+def test_check_plot_marks_the_flagged_atom_and_its_images(tmp_path, capsys, monkeypatch):
     from xtalkit.adp.check import check_adps
     from xtalkit.cli.main import main
 
@@ -209,5 +223,40 @@ def test_check_plot_marks_the_flagged_atom_and_its_images(tmp_path, capsys):
     from xtalkit.crystal.cif import write_cif
 
     write_cif(c, path)
+    # the command's figure, also written as SVG to read its colours: what it asked to highlight
+    import xtalkit.adp.plot as adp_plot
+
+    real, asked = adp_plot.plot_ellipsoids, []
+
+    def also_svg(crystal, out, **kw):
+        asked.append(kw.get("highlight"))
+        real(crystal, tmp_path / "check.svg", **kw)
+        return real(crystal, out, **kw)
+
+    monkeypatch.setattr(adp_plot, "plot_ellipsoids", also_svg)
     assert main(["adp", "check", "--no-model", str(path), "--plot", str(tmp_path / "figs")]) == 0
     assert (tmp_path / "figs" / "bad_check.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(asked) == 1 and asked[0] is not None
+    back = read_crystal(path)  # written in P 1: Ti1 and its image are Ti1 and Ti1_1
+    np.testing.assert_array_equal(asked[0], back.numbers == 22)
+    # every drawn image of the non-positive-definite Ti atoms is a circle outlined in red; O is not red
+    drawn = grow_scene(back)
+    n_ti = int((back.numbers[drawn.index] == 22).sum())
+    assert n_ti >= 2 and (back.numbers[drawn.index] == 8).any()
+    assert (tmp_path / "check.svg").read_text().count(HIGHLIGHT) == n_ti
+
+
+HIGHLIGHT = "#e74c3c"
+
+
+def test_highlighted_atoms_and_only_they_are_red(tmp_path):
+    """``plot_ellipsoids(highlight=mask)``: one red ellipse per drawn image of a flagged atom, none else."""
+    c = read_crystal(example_path("rutile"))
+    drawn = c.labels[grow_scene(c).index]
+    assert sorted(drawn.tolist()) == ["O1"] * 6 + ["Ti1"] * 3
+    for flagged, n_red in ((["O1"], 6), (["Ti1"], 3), (["O1", "Ti1"], 9), ([], 0)):
+        mask = np.isin(c.labels, flagged)
+        svg = plot_ellipsoids(c, tmp_path / "h.svg", highlight=mask).read_text()
+        assert svg.count(f"fill: {HIGHLIGHT}") == n_red, flagged
+        assert svg.count(HIGHLIGHT) == n_red
+    assert HIGHLIGHT not in plot_ellipsoids(c, tmp_path / "plain.svg").read_text()  # element colours

@@ -39,7 +39,8 @@ def predict_batch(
         average_rotations: K > 0 averages ``R_kᵀ U(R_k x) R_k`` over K random rotations.
         generator: torch RNG for the rotations.
     """
-    device = next(model.parameters()).device
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
     if average_rotations <= 0:
         return model(batch.to(device)).double().cpu()
     scored_batch = batch.batch[batch.scored]

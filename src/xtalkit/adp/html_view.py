@@ -38,8 +38,16 @@ def _unit_sphere(n_theta: int = 10, n_phi: int = 16) -> tuple[np.ndarray, np.nda
     return verts, np.array(faces)
 
 
-def hover_data(crystal: Crystal, scene: Scene, U: np.ndarray) -> np.ndarray:
-    """Per drawn atom: ``[U_eq, λ1, λ2, λ3]`` in Å² (ascending eigenvalues; NaN when unknown)."""
+def hover_data(scene: Scene, U: np.ndarray) -> np.ndarray:
+    """What hovering a drawn atom shows: its U_eq and principal values.
+
+    Args:
+        scene: the drawn atoms (:func:`~xtalkit.adp.ortep.grow_scene`).
+        U: (n, 3, 3) Cartesian tensors of the crystal's atoms, Å² (NaN where unknown).
+
+    Returns:
+        (m, 4) per drawn atom ``[U_eq, λ1, λ2, λ3]`` in Å² (ascending eigenvalues; NaN when unknown).
+    """
     out = np.full((len(scene), 4), np.nan)
     for k, a in enumerate(scene.index):
         if np.isfinite(U[a]).all():
@@ -48,7 +56,8 @@ def hover_data(crystal: Crystal, scene: Scene, U: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ellipsoid_trace(crystal, scene, U, probability, name, colour=None, visible=True):
+def _ellipsoid_trace(crystal, scene, U, probability, name, colour=None):
+    """One plotly mesh of the non-H ellipsoids with a positive-definite U (None when there is none)."""
     import plotly.graph_objects as go
 
     sphere, tri = _unit_sphere()
@@ -65,23 +74,35 @@ def _ellipsoid_trace(crystal, scene, U, probability, name, colour=None, visible=
     v, f = np.concatenate(xs), np.concatenate(fs)
     return go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2], facecolor=cols,
                      flatshading=False, opacity=1.0 if colour is None else 0.55, name=name, hoverinfo="skip",
-                     showlegend=True, legendgroup=name, visible=visible,
+                     showlegend=True, legendgroup=name,
                      lighting={"ambient": 0.5, "diffuse": 0.8, "specular": 0.2})  # fmt: skip
 
 
 def figure(crystal: Crystal, *, compare: np.ndarray | None = None, probability: float = 0.5,
            names: tuple[str, str | None] = ("experiment", "prediction")):  # fmt: skip
-    """The plotly figure (see the module docstring); ``compare`` adds a second, toggleable set."""
+    """The plotly figure (see the module docstring); ``compare`` adds a second, toggleable set.
+
+    Args:
+        crystal: the structure; its own ``U_cart`` (n, 3, 3) Å² is the first set of ellipsoids.
+        compare: a second set of Cartesian tensors on the same atoms, Å²: (n, 3, 3), or any
+            array of n·9 numbers in that order ((n, 9) or flat); drawn in red, and the hover
+            text gives its IoU with the crystal's own tensor.
+        probability: enclosed probability of the ellipsoid surfaces, in (0, 1).
+        names: legend names of the two sets.
+
+    Returns:
+        A ``plotly.graph_objects.Figure``.
+    """
     import plotly.graph_objects as go
 
     from xtalkit.adp.metrics import iou
 
+    if compare is not None:
+        compare = np.asarray(compare, float).reshape(len(crystal), 3, 3)
     scene = grow_scene(crystal)
     sets = [(names[0] or "file", crystal.U_cart, None)]
     if compare is not None:
-        sets.append(
-            (names[1] or "compared", np.asarray(compare, float).reshape(len(crystal), 3, 3), "#d62728")
-        )
+        sets.append((names[1] or "compared", compare, "#d62728"))
     traces = []
     bx, by, bz = [], [], []
     for i, j in scene.bonds:
@@ -93,7 +114,7 @@ def figure(crystal: Crystal, *, compare: np.ndarray | None = None, probability: 
         mesh = _ellipsoid_trace(crystal, scene, U, probability, name, colour)
         if mesh is not None:
             traces.append(mesh)
-        data = hover_data(crystal, scene, U)
+        data = hover_data(scene, U)
         text = []
         for k, a in enumerate(scene.index):
             label = f"{crystal.labels[a]} ({crystal.symbols[a]}), {name}"
@@ -128,7 +149,16 @@ def figure(crystal: Crystal, *, compare: np.ndarray | None = None, probability: 
 
 
 def write_html(crystal: Crystal, path: str | os.PathLike, **kwargs) -> Path:
-    """Write :func:`figure` as one self-contained HTML file (plotly.js embedded), atomically."""
+    """Write :func:`figure` as one self-contained HTML file (plotly.js embedded), atomically.
+
+    Args:
+        crystal: the structure, with Cartesian ``U_cart`` (n, 3, 3) in Å².
+        path: the ``.html`` file.
+        **kwargs: :func:`figure`'s ``compare`` ((n, 3, 3) Å²), ``probability`` (in (0, 1)) and ``names``.
+
+    Returns:
+        The path written.
+    """
     config = {"displaylogo": False}
     html = figure(crystal, **kwargs).to_html(include_plotlyjs=True, full_html=True, config=config,
                                              default_height="96vh")  # fmt: skip

@@ -75,6 +75,32 @@ def _bond_graph(crystal: Crystal, tolerance: float):
 NONMETALS = frozenset({1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86})
 
 
+def _molecules(crystal: Crystal, tolerance: float):
+    """The bond graph of the periodic crystal and its molecules: ``(graph, bonded mask (E,), Molecules)``."""
+    g, ok = _bond_graph(crystal, tolerance)
+    mols = find_molecules(
+        crystal.numbers, crystal.frac, g.centers, g.neighbors, g.shifts, g.distances, tolerance
+    )
+    return g, ok, mols
+
+
+def _ionic_mask(numbers: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """(p,) pairs ``(i, j)`` kept as cation–anion bonds: at least one non-metal, when ``numbers`` has any.
+
+    Args:
+        numbers: (m,) atomic numbers of the atoms that ``i`` and ``j`` index.
+        i: (p,) first atom of each pair.
+        j: (p,) second atom of each pair.
+
+    Returns:
+        (p,) bool; all True when there is no non-metal at all (metals and alloys keep every bond).
+    """
+    nonmetal = np.isin(np.asarray(numbers), list(NONMETALS))
+    if not nonmetal.any():
+        return np.ones(len(i), bool)
+    return nonmetal[i] | nonmetal[j]
+
+
 def scene_bonds(
     numbers: np.ndarray, cart: np.ndarray, tolerance: float = BOND_TOLERANCE, *, ionic: bool = False
 ) -> np.ndarray:
@@ -98,18 +124,14 @@ def scene_bonds(
     pairs = cKDTree(cart).query_pairs(2 * float(r.max()) + tolerance, output_type="ndarray")
     d = np.linalg.norm(cart[pairs[:, 0]] - cart[pairs[:, 1]], axis=1)
     ok = (d > 0.1) & (d <= r[pairs[:, 0]] + r[pairs[:, 1]] + tolerance)
-    nonmetal = np.isin(numbers, list(NONMETALS))
-    if ionic and nonmetal.any():
-        ok &= nonmetal[pairs[:, 0]] | nonmetal[pairs[:, 1]]
+    if ionic:
+        ok &= _ionic_mask(numbers, pairs[:, 0], pairs[:, 1])
     return np.sort(pairs[ok], axis=1).astype(np.int64)
 
 
 def grow_scene(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> Scene:
     """The asymmetric unit grown to whole molecules, or with one coordination shell (module docstring)."""
-    g, ok = _bond_graph(crystal, tolerance)
-    mols = find_molecules(
-        crystal.numbers, crystal.frac, g.centers, g.neighbors, g.shifts, g.distances, tolerance
-    )
+    g, ok, mols = _molecules(crystal, tolerance)
     L = crystal.lattice
     _, reps = np.unique(crystal.asym_index, return_index=True)
     finite = mols.finite_atoms
@@ -135,9 +157,7 @@ def grow_scene(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> Scene:
         cart += list(pos)
     # extended structures: the asymmetric-unit atoms and their bonded neighbours
     ext = [int(r) for r in reps if not finite[r]]
-    nonmetal = np.isin(crystal.numbers, list(NONMETALS))
-    if nonmetal.any():  # cation–anion bonds only
-        ok = ok & (nonmetal[g.centers] | nonmetal[g.neighbors])
+    ok = ok & _ionic_mask(crystal.numbers, g.centers, g.neighbors)  # cation–anion bonds only
     seen = {tuple(np.round(p, 3)) for p in cart}
     images = np.array(list(np.ndindex(3, 3, 3))) - 1
     for r in ext:
@@ -291,8 +311,4 @@ def bonds(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> list[tuple[int
 
 def whole_molecules(crystal: Crystal, tolerance: float = BOND_TOLERANCE) -> np.ndarray:
     """Cartesian positions (n, 3) of every atom of the cell with each finite molecule whole."""
-    g, _ = _bond_graph(crystal, tolerance)
-    mols = find_molecules(
-        crystal.numbers, crystal.frac, g.centers, g.neighbors, g.shifts, g.distances, tolerance
-    )
-    return mols.frac_whole @ crystal.lattice
+    return _molecules(crystal, tolerance)[2].frac_whole @ crystal.lattice

@@ -45,6 +45,7 @@ from xtalkit.crystal.core import Crystal, Flag
 from xtalkit.data.graphs import collate, crystal_graph
 from xtalkit.elements import symbol
 from xtalkit.errors import CrystalError
+from xtalkit.geometry.neighbors import RadiusGraph
 from xtalkit.pretrained import DEFAULT_ADP_MODEL, load
 
 #: Largest graph (edges) predicted by default.
@@ -90,7 +91,9 @@ def _names(crystal: Crystal, mask: np.ndarray, limit: int = 8) -> str:
     return ", ".join(labels[:limit]) + more
 
 
-def input_checks(crystal: Crystal, cutoff: float, max_edges: int) -> tuple[list[str], np.ndarray]:
+def input_checks(
+    crystal: Crystal, cutoff: float, max_edges: int, *, lattice: np.ndarray | None = None
+) -> tuple[list[str], np.ndarray, RadiusGraph]:
     """Refuse inputs a model cannot answer sensibly; warn about doubtful atoms.
 
     Refused (CrystalError): a graph estimated or found above ``max_edges``; ordered atoms
@@ -98,8 +101,18 @@ def input_checks(crystal: Crystal, cutoff: float, max_edges: int) -> tuple[list[
     structure in which nothing touches anything else within ``cutoff`` (a molecule alone
     in a large cell). Warned: single atoms or groups without contacts.
 
+    Args:
+        crystal: the structure (n atoms).
+        cutoff: radius of the model's graph, Å.
+        max_edges: the most directed edges accepted.
+        lattice: (3, 3) the crystal's lattice vectors (rows, Å) in the Cartesian frame the
+            model reads, e.g. ``crystal.lattice @ Q.T`` for a rotation Q; default: the
+            crystal's own. Every check is the same in any frame; the graph is returned in this one.
+
     Returns:
-        ``(warnings, isolated)``: one-line warnings and the (n,) mask of isolated atoms.
+        ``(warnings, isolated, graph)``: one-line warnings, the (n,) mask of isolated atoms and
+        the radius graph at ``cutoff`` over all n atoms in the frame of ``lattice``
+        (:func:`~xtalkit.geometry.neighbors.radius_graph`), for the model to reuse.
     """
     from xtalkit.geometry.contacts import MIN_DISTANCE, estimated_edges, isolated, stacked_pairs
     from xtalkit.geometry.neighbors import radius_graph
@@ -112,7 +125,7 @@ def input_checks(crystal: Crystal, cutoff: float, max_edges: int) -> tuple[list[
             f"{cutoff:g} Å, above the limit of {max_edges}",
             **where,
         )
-    graph = radius_graph(crystal, cutoff=cutoff)
+    graph = radius_graph(crystal.lattice if lattice is None else lattice, crystal.frac, cutoff)
     if len(graph) > max_edges:
         raise CrystalError(
             f"cell too large: {len(crystal)} atoms give {len(graph)} edges at {cutoff:g} Å, "
@@ -142,7 +155,7 @@ def input_checks(crystal: Crystal, cutoff: float, max_edges: int) -> tuple[list[
             f"atoms {_names(crystal, iso.isolated_atoms & heavy)} touch nothing else within {cutoff:g} Å: "
             "their ellipsoids are a guess"
         )
-    return warnings, iso.isolated_atoms
+    return warnings, iso.isolated_atoms, graph
 
 
 def riding_hydrogens(
@@ -274,21 +287,26 @@ class ADPPredictor:
             warnings.append(
                 f"temperature {T:g} K is outside the training range {self.t_range[0]:g}-{self.t_range[1]:g} K"
             )
-        check_warnings, isolated_atoms = input_checks(crystal, self.model.cutoff, self.max_edges)
-        warnings += check_warnings
         # an equivariant head needs no canonical frame and no averaging: it is exact by construction
         Q = np.eye(3) if self.model.equivariant else crystal.standard_orientation()
         if self.model.equivariant:
             average_rotations = 0
+        lattice = crystal.lattice @ Q.T
+        check_warnings, isolated_atoms, graph = input_checks(
+            crystal, self.model.cutoff, self.max_edges, lattice=lattice
+        )
+        warnings += check_warnings
         g = crystal_graph(
             crystal.numbers,
             crystal.frac,
-            crystal.lattice @ Q.T,
+            lattice,
             temperature=T,
             cutoff=self.model.cutoff,
             hydrogens=self.model.hydrogens,
             ident=crystal.source,
             molecules=self.model.equivariant,
+            # the network reads the graph of the checks (searched once), unless it sees non-H atoms only
+            graph=graph if self.model.hydrogens else None,
         )
         batch = collate([g])
         gen = torch.Generator().manual_seed(seed)

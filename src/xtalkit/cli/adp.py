@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xtalkit.adp.plot import FORMATS as _FIGURES
 from xtalkit.cli import options as opt
 from xtalkit.cli.common import Batch, Job, add_scale_options, run_sharded, sharded
 from xtalkit.crystal import adp as conv
@@ -154,7 +155,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 _SUFFIXES = (".cif", ".json", ".csv")
-_FIGURES = (".png", ".svg", ".pdf")
 
 
 def _check_predict(args: argparse.Namespace) -> None:
@@ -276,9 +276,9 @@ def _predict_one(job: Job, predictor, args: argparse.Namespace) -> None:
         f"input: {job.where}; H atoms: {args.hydrogens}"
     )
     if pred.implausible.any():
-        provenance += "\nWARNING: implausible predicted U (outside 1e-4-0.5 A^2) for atoms: " + " ".join(
-            dict.fromkeys(str(x) for x in pred.crystal.labels[pred.implausible])
-        )
+        provenance += "\nWARNING: implausible predicted U (outside {:g}-{:g} A^2) for atoms: ".format(
+            *conv.PLAUSIBLE_EIGENVALUES
+        ) + " ".join(dict.fromkeys(str(x) for x in pred.crystal.labels[pred.implausible]))
     if args.format == "cif":
         text = to_cif_string(pred.crystal, symmetry=args.symmetry, comment=provenance)
         text = text.replace(

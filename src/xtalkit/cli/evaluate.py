@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> None:
     if args.plot:
-        opt.check_suffix(args.plot, (".png", ".svg", ".pdf"), "a figure")
+        from xtalkit.adp.plot import FORMATS
+
+        opt.check_suffix(args.plot, FORMATS, "a figure")
         opt.check_output(args.plot, directory=False)
 
 

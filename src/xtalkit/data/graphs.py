@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from xtalkit.geometry.molecules import find_molecules
-from xtalkit.geometry.neighbors import DEFAULT_CUTOFF, radius_graph
+from xtalkit.geometry.neighbors import DEFAULT_CUTOFF, RadiusGraph, radius_graph
 
 
 @dataclasses.dataclass
@@ -102,6 +102,7 @@ def crystal_graph(
     hydrogens: bool = True,
     ident: str = "",
     molecules: bool = True,
+    graph: RadiusGraph | None = None,
 ) -> dict:
     """One structure as graph arrays.
 
@@ -117,6 +118,9 @@ def crystal_graph(
         ident: structure id.
         molecules: also find the molecules (``mol``, ``mol_finite``, ``rel``: see
             :class:`GraphBatch`); bonds come from the graph's own edges.
+        graph: the radius graph at ``cutoff`` of the atoms kept (all of them, or the non-H ones
+            without ``hydrogens``) with this ``lattice``, if already built (the predictor's input
+            checks build it); default: searched here.
 
     Returns:
         A dict of numpy arrays for :func:`collate`.
@@ -129,7 +133,9 @@ def crystal_graph(
         keep = numbers != 1
         numbers, frac, U, scored = numbers[keep], np.asarray(frac)[keep], U[keep], scored[keep]
     frac = np.asarray(frac, float)
-    g = radius_graph(lattice, frac, cutoff)
+    g = radius_graph(lattice, frac, cutoff) if graph is None else graph
+    if len(g.centers) and max(g.centers.max(), g.neighbors.max()) >= len(numbers):
+        raise ValueError("the graph given is not a graph of these atoms")
     extra = {}
     if molecules:
         mols = find_molecules(numbers, frac, g.centers, g.neighbors, g.shifts, g.distances)
