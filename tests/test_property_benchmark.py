@@ -147,7 +147,16 @@ def test_cli_applies_the_same_transform_and_subsample_as_the_benchmark(data_dir,
 
     t = load_splits(data_dir / "aflow" / "bulk_modulus", "bulk_modulus")
     lib = apply_transforms(t, transform="log10", max_train=10, max_val=3, seed=0)
-    assert lib.ids == bench.subsample(bench.log10_table(t), 10, 3, None, seed=0).ids
+    # by hand: 28 training rows less row 3 (K = 0 GPa has no log10), 6 validation, 6 test rows
+    assert lib.split_spec["subsample"]["available"] == {"train": 27, "val": 6, "test": 6}
+    assert lib.split_sizes() == {"train": 10, "val": 3, "test": 6}  # no --max-test: every test row
+    first_row = {"train": 0, "val": 28, "test": 34}  # ids are row numbers within each split file
+    rows = [first_row[s] + int(i) for i, s in zip(lib.ids, lib.split, strict=True)]
+    assert len(set(rows)) == 19 and 3 not in rows and set(range(34, 40)) <= set(rows)
+    # the target is log10 K in log10 GPa: K = 10^(2 + e/4) in _rows, so log10 K = 2 + e/4
+    energies = [r["e"] for r in _rows()]
+    np.testing.assert_allclose(lib.y, [2 + energies[r] / 4 for r in rows], rtol=1e-12)
+    assert lib.units == "log10 GPa" and lib.target == "log10(bulk_modulus)"
     argv = ["property", "baseline", "--data", str(data_dir / "aflow" / "bulk_modulus"), "--target",
             "bulk_modulus", "--transform", "log10", "--max-train", "10", "--max-val", "3", "--json"]  # fmt: skip
     assert main(argv) == 0
