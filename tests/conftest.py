@@ -126,3 +126,51 @@ def cartnet_property_run(binaries_csv, tmp_path_factory):
     cfg = make_config("cartnet", "cpu", dim=32, num_layers=2, epochs=20, batch_size=5, lr=5e-3, pct_start=0.2)
     result = train(cfg, t, run, cache=FeatureCache(run.parent / "cache"), progress=False)
     return t, result
+
+
+# ------------------------------------------------- a tiny mp-like table (tests of csp/ and training/distmat)
+@pytest.fixture(scope="session")
+def csp_table(tmp_path_factory):
+    """A tiny CSV with the columns of mp.csv.gz and P1 CIF strings."""
+    import csv
+
+    from pymatgen.io.cif import CifWriter
+
+    import csp_rows
+
+    path = tmp_path_factory.mktemp("table") / "tiny.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["material_id", "reduced_formula", "nsites", "formation_energy_per_atom", "formula_fold", "cif"])  # fmt: skip
+        for ident, build, fold in csp_rows.ROWS:
+            s = build()
+            w.writerow([ident, s.composition.reduced_formula, len(s), -1.0, fold, str(CifWriter(s))])
+    return path
+
+
+@pytest.fixture(scope="session")
+def csp_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def csp_dataset(csp_table, csp_cache):
+    from xtalkit.csp.data import build_dataset
+
+    return build_dataset(csp_table, cache_dir=csp_cache)
+
+
+@pytest.fixture(scope="session")
+def csp_trained(csp_dataset, tmp_path_factory):
+    """The cpu network trained for a few epochs on the 6 training cells (batches of 2)."""
+    from xtalkit.training.distmat import make_config, train_distmat
+
+    cfg = make_config("cpu", epochs=8, batch_size=2, seed=0)
+    return train_distmat(cfg, csp_dataset, tmp_path_factory.mktemp("run") / "dm", progress=False)
+
+
+@pytest.fixture(scope="session")
+def csp_lattice(csp_dataset):
+    from xtalkit.csp.lattice import LatticeConfig, fit_lattice_model
+
+    return fit_lattice_model(csp_dataset, config=LatticeConfig(n_estimators=20, seed=0))
