@@ -174,3 +174,30 @@ def csp_lattice(csp_dataset):
     from xtalkit.csp.lattice import LatticeConfig, fit_lattice_model
 
     return fit_lattice_model(csp_dataset, config=LatticeConfig(n_estimators=20, seed=0))
+
+
+def write_amcsd_cifs(directory: Path, n: int, max_atoms: int) -> int:
+    """Write the first ``n`` AMCSD minerals of at most ``max_atoms`` atoms that pass the ADP filters.
+
+    Each gets ``_diffrn_ambient_temperature 293`` (AMCSD files rarely state one). Skips the test
+    when the AMCSD database (larixite) is not installed. Returns the number written.
+    """
+    amcsd = pytest.importorskip("xtalkit.data.amcsd")
+    from xtalkit.data.adp_filters import ADPFilterConfig, apply_temperature_policy, check
+
+    try:
+        amcsd.default_database()
+    except Exception as exc:  # the database is an optional download of larixite
+        pytest.skip(str(exc))
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = ADPFilterConfig(assumed_temperature=293.0)
+    written = 0
+    for ident, text in amcsd.iter_amcsd_cifs():
+        c = amcsd.read_crystal(text, text=True)
+        if len(c) <= max_atoms and check(apply_temperature_policy(c, cfg), cfg) is None:
+            text = text.replace("_cell_length_a", "_diffrn_ambient_temperature 293\n_cell_length_a", 1)
+            (directory / f"{ident}.cif").write_text(text)
+            written += 1
+            if written == n:
+                break
+    return written

@@ -12,7 +12,7 @@ from xtalkit import pretrained
 from xtalkit.cli.main import main as cli
 from xtalkit.errors import XtalkitError
 
-amcsd = pytest.importorskip("xtalkit.data.amcsd")
+from conftest import write_amcsd_cifs
 
 #: metadata every model file records (training/engine.py)
 SCHEMA = {"task", "model_class", "config", "monitor", "best", "epochs_run", "train_seconds",
@@ -47,24 +47,8 @@ def table(tmp_path_factory):
 @pytest.fixture(scope="module")
 def adp_dataset(tmp_path_factory):
     """12 AMCSD minerals that pass the filters, built with `xtalkit dataset adp build` (6/3/3)."""
-    from xtalkit.data.adp_filters import ADPFilterConfig, apply_temperature_policy, check
-
-    try:
-        amcsd.default_database()
-    except Exception as exc:
-        pytest.skip(str(exc))
     root = tmp_path_factory.mktemp("adp")
-    (root / "cifs").mkdir()
-    cfg = ADPFilterConfig(assumed_temperature=293.0)
-    n = 0
-    for ident, text in amcsd.iter_amcsd_cifs():
-        c = amcsd.read_crystal(text, text=True)
-        if len(c) <= 30 and check(apply_temperature_policy(c, cfg), cfg) is None:
-            text = text.replace("_cell_length_a", "_diffrn_ambient_temperature 293\n_cell_length_a", 1)
-            (root / "cifs" / f"{ident}.cif").write_text(text)
-            n += 1
-            if n == 12:
-                break
+    write_amcsd_cifs(root / "cifs", 12, max_atoms=30)
     argv = ["dataset", "adp", "build", str(root / "cifs"), "-o", str(root / "ds"), "--split", "0.5", "0.25",
             "0.25"]  # fmt: skip
     assert cli(argv) == 0

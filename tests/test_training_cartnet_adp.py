@@ -12,36 +12,21 @@ import torch
 from xtalkit.adp.baselines import IsotropicElementBaseline, scored_atoms
 from xtalkit.adp.evaluate import evaluate, rotation_check
 from xtalkit.data.adp_build import build
-from xtalkit.data.adp_filters import ADPFilterConfig, apply_temperature_policy, check
 from xtalkit.data.graphs import ADPGraphDataset
 from xtalkit.data.store import ADPStore
 from xtalkit.errors import XtalkitError
 from xtalkit.models.checkpoint import load_model
 from xtalkit.training.cartnet_adp import leaking_training_ids, make_config, train
 
-amcsd = pytest.importorskip("xtalkit.data.amcsd")
+from conftest import write_amcsd_cifs
 
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory):
     """16 AMCSD structures that pass the filters, as a dataset (8 train / 4 val / 4 test)."""
-    try:
-        amcsd.default_database()
-    except Exception as exc:
-        pytest.skip(str(exc))
     root = tmp_path_factory.mktemp("adp")
     cifs = root / "cifs"
-    cifs.mkdir()
-    cfg = ADPFilterConfig(assumed_temperature=293.0)
-    n = 0
-    for ident, text in amcsd.iter_amcsd_cifs():
-        c = amcsd.read_crystal(text, text=True)
-        if len(c) <= 40 and check(apply_temperature_policy(c, cfg), cfg) is None:
-            text = text.replace("_cell_length_a", "_diffrn_ambient_temperature 293\n_cell_length_a", 1)
-            (cifs / f"{ident}.cif").write_text(text)
-            n += 1
-            if n == 16:
-                break
+    write_amcsd_cifs(cifs, 16, max_atoms=40)
     build([str(cifs)], root / "ds", fractions=(0.5, 0.25, 0.25), group_tolerance=0.0)
     return root / "ds"
 
