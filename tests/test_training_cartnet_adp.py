@@ -159,33 +159,15 @@ def test_baseline_on_dataset(small_dataset):
     assert len(z) == len(T) == len(U) > 0 and (z != 1).all()
 
 
-def test_evaluate_takes_a_shipped_name_and_plots_parity(small_dataset, tmp_path, capsys):
+@pytest.mark.parametrize("name", ["harmonic-adp", "cartnet-adp"])
+def test_evaluate_takes_a_shipped_name_and_plots_parity(name, small_dataset, tmp_path, capsys):
+    """`xtalkit evaluate --model NAME` for both shipped ADP models (the front door of training is
+    tested for every task in test_train_front_door.py)."""
     from xtalkit.cli.main import main
 
     fig = tmp_path / "parity.png"
-    argv = ["evaluate", "--model", "harmonic-adp", "--data", str(small_dataset), "--plot", str(fig), "--json"]
+    argv = ["evaluate", "--model", name, "--data", str(small_dataset), "--plot", str(fig), "--json"]
     assert main(argv) == 0
     res = json.loads(capsys.readouterr().out)[str(small_dataset)]
     assert res["atoms"] > 0 and res["plot"] == str(fig)
     assert fig.read_bytes()[:4] == b"\x89PNG"
-
-
-def test_front_door_stops_resumes_and_loads(small_dataset, tmp_path, capsys):
-    """`xtalkit train cartnet-adp`: stop after one epoch, resume to the end, load the run by directory."""
-    from xtalkit.cli.main import main
-    from xtalkit.pretrained import load
-
-    run = tmp_path / "run"
-    argv = ["train", "cartnet-adp", "--data", str(small_dataset), "-o", str(run), "--preset", "cpu",
-            "--dim", "8", "--num-layers", "1", "--epochs", "2", "--quiet"]  # fmt: skip
-    assert main([*argv, "--stop-after", "1"]) == 0
-    assert json.loads(capsys.readouterr().out)["epochs_run"] == 1
-    assert main([*argv, "--resume"]) == 0
-    assert json.loads(capsys.readouterr().out)["epochs_run"] == 2
-    loaded = load(run, task="adp")
-    assert loaded.metadata["epochs_run"] == 2 and loaded.metadata["xtalkit"] and loaded.metadata["torch"]
-    # both parts of the run are in the log: epoch 0 from the stopped call, epoch 1 from the resumed one
-    from xtalkit.training.runs import read_metrics
-
-    epochs = {int(r["epoch"]) for r in read_metrics(run / "metrics.csv") if r.get("epoch")}
-    assert {0, 1} <= epochs
